@@ -1,0 +1,121 @@
+"""Command line: ``python -m aelib train MODEL``, ``python -m aelib --help``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_EPOCHS = 20
+DEFAULT_LR = 1e-3
+MODEL_NAMES = ("ae", "vae", "cvae", "aae", "caae")
+PRIOR_NAMES = ("gaussian", "mixture", "swiss_roll")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(_positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of layer widths, e.g. 512,256") \
+            from None
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aelib",
+        description="The autoencoder family on MNIST: train a model, save its checkpoint, print held-out metrics.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = commands.add_parser("train", help="train one model and save its checkpoint",
+                                description="Train MODEL on MNIST (or the offline digits), save it, and print "
+                                            "held-out metrics on the test split.")
+    train.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help=f"one of {', '.join(MODEL_NAMES)}")
+    train.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS, help="passes over the training set "
+                       f"(default {DEFAULT_EPOCHS})")
+    train.add_argument("--latent-dim", type=_positive_int, default=2, help="size of the code z (default 2)")
+    train.add_argument("--hidden-dims", type=_widths, default=None, help="encoder layer widths, e.g. 512,256 "
+                       "(the decoder mirrors them; default 512,256)")
+    train.add_argument("--prior", choices=PRIOR_NAMES, default=None, help="aae/caae only: the prior p(z) "
+                       "(default gaussian)")
+    train.add_argument("--label-guided", action="store_true", help="aae/caae with a mixture or swiss_roll prior: "
+                       "the digit picks the prior component")
+    train.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
+    train.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"Adam learning rate "
+                       f"(default {DEFAULT_LR})")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
+    train.add_argument("--out", type=Path, default=None, help="checkpoint path (default checkpoints/MODEL.pt)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def train(args) -> None:
+    import torch
+
+    import aelib
+
+    config = {"latent_dim": args.latent_dim}
+    if args.hidden_dims:
+        config["hidden_dims"] = args.hidden_dims
+    if args.prior:
+        config["prior"] = args.prior
+    if args.label_guided:
+        config["label_guided"] = True
+    torch.manual_seed(args.seed)
+    model = aelib.build(args.model, **config)        # bad combinations fail here, before any work
+    out = args.out or Path("checkpoints") / f"{args.model}.pt"
+    if out.exists() and out.is_dir():
+        raise aelib.AelibError(f"--out {out} is a folder; give a file path such as {out / (args.model + '.pt')}")
+    data = aelib.load_mnist(args.data)
+    print(f"data: {data.source}: {len(data.train_x):,} train / {len(data.test_x):,} test digits")
+    print(f"model: {args.model}, {aelib.count_parameters(model):,} parameters, config {model.config.to_dict()}")
+    start = time.perf_counter()
+    history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    aelib.save(model, out, history=list(history), data_source=data.source)
+    print(f"trained {args.epochs} epochs in {seconds:.1f} s; saved {out}")
+    metrics = aelib.evaluate.summary(model.cpu(), data.test_x, data.test_y)
+    print(f"held-out metrics on {len(data.test_x):,} test digits (nats per image):")
+    for name, value in metrics.items():
+        print(f"  {name:22s} {value:8.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    from aelib.errors import AelibError
+
+    try:
+        if args.command == "train":
+            train(args)
+    except (AelibError, FileNotFoundError, FloatingPointError) as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; nothing was saved", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

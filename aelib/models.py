@@ -1,0 +1,427 @@
+r"""The five autoencoders, composed from one MLP block, one Encoder and one Decoder.
+
+============  ==========================================  ==============================================
+model         the code z of an image x                    what keeps the code space usable
+============  ==========================================  ==============================================
+``ae``        z = f(x)                                    nothing: it only has to reconstruct
+``vae``       z ~ q(z|x) = N(mu(x), diag sigma^2(x))      KL(q(z|x) || N(0, I)) in the loss (the ELBO)
+``cvae``      z ~ q(z|x, y); the decoder also sees y      the same KL; y carries the digit, z the style
+``aae``       z = f(x)                                    a discriminator: codes must look like p(z)
+``caae``      z = f(x, y); the decoder also sees y        the same discriminator
+============  ==========================================  ==============================================
+
+Every model has the same interface: ``encode(x, y=None)``, ``decode(z, y=None)`` (pixel probabilities, shape
+(N, 1, 28, 28)), ``sample(n, y=None)`` and ``reconstruct(x, y=None)``. They run in eval mode without gradients.
+Training goes through ``loss(x, y)`` / ``training_step(x, y, optimizers)``, which :func:`aelib.fit` calls.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import losses
+from .errors import AelibError
+from .priors import PRIORS, make_prior
+
+IMAGE_SHAPE = (1, 28, 28)
+N_PIXELS = 28 * 28
+N_CLASSES = 10
+
+
+@dataclass
+class Config:
+    """Everything needed to rebuild a model; stored in every checkpoint."""
+
+    name: str = "vae"
+    latent_dim: int = 2
+    hidden_dims: tuple[int, ...] = (512, 256)   # encoder widths; the decoder mirrors them
+    dropout: float = 0.0                         # after each hidden layer, during training only
+    prior: str = "gaussian"                      # aae / caae: p(z), one of PRIORS
+    label_guided: bool = False                   # aae / caae: the digit picks the prior's component
+    disc_hidden_dims: tuple[int, ...] = (256, 256)
+
+    def __post_init__(self):
+        self.name = str(self.name).lower()
+        if self.name not in MODELS:
+            raise AelibError(f"unknown model {self.name!r}: choose one of {', '.join(MODELS)}")
+        self.hidden_dims = _widths(self.hidden_dims, "hidden_dims")
+        self.disc_hidden_dims = _widths(self.disc_hidden_dims, "disc_hidden_dims")
+        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise AelibError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise AelibError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        self.dropout = float(self.dropout)
+        adversarial = MODELS[self.name].adversarial
+        if self.prior not in PRIORS:
+            raise AelibError(f"unknown prior {self.prior!r}: choose one of {', '.join(PRIORS)}")
+        if not adversarial and (self.prior != "gaussian" or self.label_guided):
+            raise AelibError(f"prior and label_guided apply to 'aae' and 'caae' only; {self.name!r} has no "
+                             "choice of prior (the VAE's KL term needs N(0, I))")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden_dims"] = list(self.hidden_dims)
+        d["disc_hidden_dims"] = list(self.disc_hidden_dims)
+        return d
+
+
+def _widths(value, what: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        value = (value,)
+    try:
+        widths = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise AelibError(f"{what} must be a tuple of layer widths such as (512, 256), got {value!r}") from None
+    if not widths or any(w < 1 for w in widths) or any(int(v) != v for v in value):
+        raise AelibError(f"{what} must be a non-empty tuple of positive integers, got {value!r}")
+    return widths
+
+
+# ---------------------------------------------------------------------------------------------- building blocks
+class MLP(nn.Sequential):
+    """Linear -> ReLU (-> Dropout) for each hidden width, then a final Linear to ``out_dim``."""
+
+    def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, dropout: float = 0.0):
+        layers: list[nn.Module] = []
+        for width in hidden_dims:
+            layers += [nn.Linear(in_dim, width), nn.ReLU()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            in_dim = width
+        layers.append(nn.Linear(in_dim, out_dim))
+        super().__init__(*layers)
+
+
+class Encoder(nn.Module):
+    """Image (and, when conditional, the one-hot digit) -> ``out_dim`` numbers."""
+
+    def __init__(self, out_dim: int, hidden_dims, n_classes: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.net = MLP(N_PIXELS + n_classes, hidden_dims, out_dim, dropout)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_with_label(x.flatten(1), y, self.n_classes))
+
+
+class Decoder(nn.Module):
+    """Code z (and, when conditional, the one-hot digit) -> pixel logits of shape (N, 1, 28, 28)."""
+
+    def __init__(self, latent_dim: int, hidden_dims, n_classes: int = 0, dropout: float = 0.0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.net = MLP(latent_dim + n_classes, hidden_dims, N_PIXELS, dropout)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_with_label(z, y, self.n_classes)).view(-1, *IMAGE_SHAPE)
+
+
+class Discriminator(nn.Module):
+    """Code z (and, for a label-guided prior, the one-hot digit) -> one logit: "was z drawn from the prior?"."""
+
+    def __init__(self, latent_dim: int, hidden_dims, n_classes: int = 0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.net = MLP(latent_dim + n_classes, hidden_dims, 1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_with_label(z, y, self.n_classes)).squeeze(1)
+
+
+def _with_label(h: torch.Tensor, y: torch.Tensor | None, n_classes: int) -> torch.Tensor:
+    if not n_classes:
+        return h
+    return torch.cat([h, F.one_hot(y, n_classes).to(h.dtype)], dim=1)
+
+
+def _inference(method):
+    """Run ``method`` in eval mode (dropout off) without gradients, then restore the training flag."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with evaluating(self):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """Context manager: eval mode and no gradients inside; the previous mode is restored on exit."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+# ------------------------------------------------------------------------------------------------------- models
+class AE(nn.Module):
+    """The plain autoencoder: z = encoder(x), x_hat = decoder(z); trained on reconstruction alone."""
+
+    conditional = False   # the decoder (and encoder) see the digit label
+    variational = False   # the encoder outputs a distribution q(z|x) and the loss is the ELBO
+    adversarial = False   # a discriminator pushes the codes towards a prior
+
+    name = "ae"
+
+    def __init__(self, config: Config | None = None, **kwargs):
+        super().__init__()
+        config = config or Config(name=self.name, **kwargs)
+        if config.name != self.name:
+            raise AelibError(f"config is for {config.name!r}, not {self.name!r}")
+        self.config = config
+        n_classes = N_CLASSES if self.conditional else 0
+        code_size = 2 * config.latent_dim if self.variational else config.latent_dim
+        self.encoder = Encoder(code_size, config.hidden_dims, n_classes, config.dropout)
+        self.decoder = Decoder(config.latent_dim, config.hidden_dims[::-1], n_classes, config.dropout)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def uses_labels(self) -> bool:
+        """True when training needs the digit labels."""
+        return self.conditional
+
+    # --- training -------------------------------------------------------------------------------------------
+    def code(self, x, y=None) -> torch.Tensor:
+        """The code used in training (for the VAE: a sample of q(z|x))."""
+        return self.encoder(x, y)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Named loss terms (batch means, nats per image); ``"loss"`` is the one to minimise."""
+        logits = self.decoder(self.code(x, y), y)
+        recon = -losses.bernoulli_log_likelihood(logits, x).mean()
+        return {"loss": recon, "recon": recon}
+
+    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        return {"model": _adam(self.parameters(), lr)}
+
+    def training_step(self, x, y, optimizers) -> dict[str, torch.Tensor]:
+        """One optimisation step on a batch; returns the detached loss terms."""
+        terms = self.loss(x, y)
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    # --- inference: eval mode, no gradients, checked inputs ---------------------------------------------------
+    @_inference
+    def encode(self, x: torch.Tensor, y=None) -> torch.Tensor:
+        """The code of each image, shape (N, latent_dim) (for the VAE/CVAE: the posterior mean)."""
+        x, y = self.check_inputs(x, y)
+        return self.code(x, y)
+
+    @_inference
+    def decode(self, z: torch.Tensor, y=None) -> torch.Tensor:
+        """Pixel probabilities p(x|z) (the Bernoulli means), shape (N, 1, 28, 28)."""
+        z = self.check_codes(z)
+        return torch.sigmoid(self.decoder(z, self.check_labels(y, len(z))))
+
+    @_inference
+    def reconstruct(self, x: torch.Tensor, y=None) -> torch.Tensor:
+        """decode(encode(x)): pixel probabilities, shape (N, 1, 28, 28)."""
+        x, y = self.check_inputs(x, y)
+        return torch.sigmoid(self.decoder(self.code(x, y), y))
+
+    @_inference
+    def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n new images: decode codes drawn from the prior, shape (n, 1, 28, 28).
+
+        A plain AE has no prior; it decodes z ~ N(0, I), which is the point of notebook 01: such codes
+        need not look like any the encoder produces, so the images are poor.
+        """
+        y = self.check_labels(y, n)
+        z = self.prior_sample(n, y, generator).to(self.device)
+        return torch.sigmoid(self.decoder(z, y))
+
+    def prior_sample(self, n: int, y=None, generator=None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    # --- input checks: a clear message for every wrong shape or label -----------------------------------------
+    def check_inputs(self, x, y=None):
+        x = check_images(x).to(self.device)
+        return x, self.check_labels(y, len(x))
+
+    def check_codes(self, z) -> torch.Tensor:
+        if not torch.is_tensor(z) or z.dim() != 2 or z.shape[1] != self.latent_dim:
+            shape = tuple(z.shape) if torch.is_tensor(z) else type(z).__name__
+            raise AelibError(f"codes z must be a tensor of shape (N, {self.latent_dim}) for this model "
+                             f"(latent_dim={self.latent_dim}), got {shape}")
+        return z.to(self.device, torch.get_default_dtype())
+
+    def check_labels(self, y, n: int, required: bool | None = None):
+        """Labels as an int64 tensor of shape (n,) on the model's device; None when the model ignores them."""
+        required = self.conditional if required is None else required
+        if y is None:
+            if required:
+                raise AelibError(f"{self.name!r} is conditional: pass the digit labels y (integers 0..9, one per "
+                                 "image, or one int for all)")
+            return None
+        if not (self.conditional or self.adversarial and self.config.label_guided):
+            return None
+        return check_labels(y, n).to(self.device)
+
+
+class VAE(AE):
+    r"""The variational autoencoder: q(z|x) = N(mu(x), diag exp(logvar(x))), trained by maximising the ELBO."""
+
+    name = "vae"
+    variational = True
+
+    def posterior(self, x, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu and log sigma^2 of q(z|x), each of shape (N, latent_dim)."""
+        mu, logvar = self.encoder(x, y).chunk(2, dim=1)
+        return mu, logvar
+
+    def code(self, x, y=None):
+        """A sample of q(z|x) in training mode; the posterior mean mu in eval mode (encode, reconstruct)."""
+        mu, logvar = self.posterior(x, y)
+        return losses.reparameterize(mu, logvar) if self.training else mu
+
+    def loss(self, x, y=None):
+        mu, logvar = self.posterior(x, y)
+        z = losses.reparameterize(mu, logvar)            # the reparameterisation trick
+        terms = losses.elbo(x, self.decoder(z, y), mu, logvar)
+        return {"loss": -terms.elbo.mean(), "recon": -terms.log_likelihood.mean(), "kl": terms.kl.mean()}
+
+
+class CVAE(VAE):
+    """The conditional VAE: encoder q(z|x, y) and decoder p(x|z, y) both see the digit y."""
+
+    name = "cvae"
+    conditional = True
+
+
+class AAE(AE):
+    """The adversarial autoencoder: a deterministic encoder whose codes a discriminator compares with p(z).
+
+    Each batch has three phases (Makhzani et al., 2016): (1) reconstruction: encoder and decoder minimise
+    -log p(x|z); (2) the discriminator learns to tell prior samples (real) from codes of digits (fake);
+    (3) the encoder, as the generator, learns to make its codes look real.
+    """
+
+    name = "aae"
+    adversarial = True
+
+    def __init__(self, config: Config | None = None, **kwargs):
+        super().__init__(config, **kwargs)
+        cfg = self.config
+        self.prior = make_prior(cfg.prior, cfg.latent_dim, cfg.label_guided)
+        self.discriminator = Discriminator(cfg.latent_dim, cfg.disc_hidden_dims,
+                                           N_CLASSES if cfg.label_guided else 0)
+
+    @property
+    def uses_labels(self) -> bool:
+        return self.conditional or self.config.label_guided
+
+    def prior_sample(self, n, y=None, generator=None):
+        guide = y.cpu() if (y is not None and self.config.label_guided) else None
+        return self.prior.sample(n, guide, generator)
+
+    def configure_optimizers(self, lr):
+        return {
+            "autoencoder": _adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), lr),
+            "discriminator": _adam(self.discriminator.parameters(), lr),
+            "generator": _adam(self.encoder.parameters(), lr),
+        }
+
+    def loss(self, x, y=None):
+        """Reconstruction term alone (the adversarial terms need their own optimisers: see training_step)."""
+        return super().loss(x, y)
+
+    def training_step(self, x, y, optimizers):
+        guide = y if self.config.label_guided else None
+        # (1) reconstruction: encoder + decoder
+        z = self.encoder(x, y)
+        recon = -losses.bernoulli_log_likelihood(self.decoder(z, y), x).mean()
+        _step(optimizers["autoencoder"], recon)
+        # (2) discriminator: prior samples are "real", codes of digits are "fake"
+        z_prior = self.prior_sample(len(x), y).to(x.device)
+        d_loss = losses.discriminator_loss(self.discriminator(z_prior, guide),
+                                           self.discriminator(z.detach(), guide))
+        _step(optimizers["discriminator"], d_loss)
+        # (3) generator: the encoder tries to make its codes pass as prior samples
+        g_loss = losses.generator_loss(self.discriminator(self.encoder(x, y), guide))
+        _step(optimizers["generator"], g_loss)
+        return {"loss": recon.detach(), "recon": recon.detach(), "disc": d_loss.detach(), "gen": g_loss.detach()}
+
+
+class CAAE(AAE):
+    """The conditional AAE: encoder and decoder see the digit, so the code is free to hold only the style."""
+
+    name = "caae"
+    conditional = True
+
+
+def _adam(params, lr):
+    """Adam; the fused kernel (one call for all parameters) where the device has one: ~1.4x faster on a CPU."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
+
+
+def _step(optimizer, loss):
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+MODELS: dict[str, type[AE]] = {cls.name: cls for cls in (AE, VAE, CVAE, AAE, CAAE)}
+
+
+def build(name: str, **config) -> AE:
+    """A new model: ``build("vae", latent_dim=20, hidden_dims=(400,))``. See :class:`Config` for the options."""
+    valid = {f.name for f in fields(Config)} - {"name"}
+    unknown = set(config) - valid
+    if unknown:
+        raise AelibError(f"unknown option(s) {', '.join(sorted(unknown))} for build(): valid ones are "
+                         f"{', '.join(sorted(valid))}")
+    cfg = Config(name=name, **config)
+    return MODELS[cfg.name](cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------------------------- input validation
+def check_images(x) -> torch.Tensor:
+    """Images as float tensor (N, 1, 28, 28); also accepts (N, 28, 28) and (N, 784). Clear error otherwise."""
+    if not torch.is_tensor(x):
+        raise AelibError(f"images must be a torch.Tensor, got {type(x).__name__}; use torch.as_tensor(x)")
+    if not x.is_floating_point():
+        raise AelibError(f"images must be floats in [0, 1], got dtype {x.dtype}; for 0..255 bytes use x.float() / 255")
+    if x.dim() == 2 and x.shape[1] == N_PIXELS or x.dim() == 3 and tuple(x.shape[1:]) == IMAGE_SHAPE[1:]:
+        x = x.reshape(-1, *IMAGE_SHAPE)
+    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise AelibError(f"images must have shape (N, 1, 28, 28) (or (N, 784)), got {tuple(x.shape)}")
+    return x
+
+
+def check_labels(y, n: int) -> torch.Tensor:
+    """Digit labels as int64 of shape (n,); an int means "this digit for all n". Clear error otherwise."""
+    y = torch.as_tensor(y)
+    if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
+        raise AelibError(f"labels must be integers 0..9, got dtype {y.dtype}")
+    if y.dim() == 0:
+        y = y.expand(n)
+    if tuple(y.shape) != (n,):
+        raise AelibError(f"labels must have shape ({n},), one per image, got {tuple(y.shape)}")
+    if n and (int(y.min()) < 0 or int(y.max()) >= N_CLASSES):
+        raise AelibError(f"labels must be digits 0..{N_CLASSES - 1}, got values from {int(y.min())} to {int(y.max())}")
+    return y.long()

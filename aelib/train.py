@@ -1,0 +1,114 @@
+"""One training loop for all five models: ``history = fit(model, data, epochs=10)``.
+
+Each model knows its own step (the AAE's reconstruction -> discriminator -> generator phases live in
+``AAE.training_step``), so the loop only serves batches, averages the loss terms and reports progress.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .data import MNIST, Batches
+from .errors import AelibError
+from .models import AE, check_images, check_labels
+
+PROGRESS_EVERY = 10      # batches between progress-bar refreshes (each refresh reads the loss off the device)
+DEFAULT_BATCH_SIZE = 64  # small enough for many updates on the 4,000 offline digits, big enough to be fast
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA, else Apple's MPS, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices), so a run can be repeated exactly on the CPU."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class History(list):
+    """One dict of mean loss terms per epoch, e.g. ``history[-1]["loss"]``; ``history.series("kl")`` is a list."""
+
+    def series(self, key: str) -> list[float]:
+        return [epoch[key] for epoch in self]
+
+
+def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE, lr: float = 1e-3, seed: int = 0,
+        callback: Callable[[int, dict, AE], None] | None = None, device=None, binarize: bool = False,
+        progress: bool = True) -> History:
+    """Train ``model`` and return its per-epoch loss history.
+
+    ``data``: an :class:`~aelib.data.MNIST` (its training split is used), a tuple ``(images, labels)`` or a tensor
+    of images. ``callback(epoch, losses, model)`` runs after each epoch (notebooks use it to draw as they train).
+    The same seed gives the same losses on the CPU. A non-finite loss stops training with an error.
+    """
+    x, y = _training_tensors(data)
+    if y is None and model.uses_labels:
+        raise AelibError(f"{model.name!r} needs labels to train: pass data as an MNIST object or (images, labels)")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise AelibError(f"epochs must be a positive integer, got {epochs!r}")
+    if not lr > 0:
+        raise AelibError(f"lr must be positive, got {lr!r}")
+    seed_everything(seed)
+    device = pick_device(device)
+    model.to(device).train()
+    batches = Batches(x, y if model.uses_labels else None, batch_size, seed=seed, binarize=binarize, device=device)
+    optimizers = model.configure_optimizers(lr)
+    history = History()
+    bar = _progress_bar(epochs * len(batches), f"{model.name} ", disable=not progress)
+    try:
+        for epoch in range(1, epochs + 1):
+            sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
+            for i, (xb, yb) in enumerate(batches, 1):
+                terms = model.training_step(xb, yb, optimizers)
+                for key, value in terms.items():
+                    sums[key] += value * len(xb)
+                if i % PROGRESS_EVERY == 0 or i == len(batches):
+                    bar.update(i - bar.n + (epoch - 1) * len(batches))
+                    bar.set_postfix_str(f"epoch {epoch}/{epochs} loss {terms['loss'].item():.1f}", refresh=False)
+            means = {key: value.item() / len(x) for key, value in sums.items()}
+            if not all(math.isfinite(v) for v in means.values()):
+                raise FloatingPointError(f"training diverged in epoch {epoch} (losses {means}); lower lr "
+                                         f"(now {lr}) or check the data")
+            history.append(means)
+            if callback is not None:
+                callback(epoch, means, model)
+    finally:
+        bar.close()
+        model.eval()
+    return history
+
+
+def _training_tensors(data):
+    if isinstance(data, MNIST):
+        x, y = data.train_x, data.train_y
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+    elif torch.is_tensor(data):
+        x, y = data, None
+    else:
+        raise AelibError("data must be an MNIST object (from load_mnist), a tuple (images, labels) or a tensor of "
+                         f"images, got {type(data).__name__}")
+    x = check_images(x)
+    if y is not None:
+        y = check_labels(y, len(x))
+    return x, y
+
+
+def _progress_bar(total: int, desc: str, disable: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=disable, unit="batch", leave=True, mininterval=0.5)
