@@ -1,0 +1,95 @@
+"""save/load: config + state_dict, safe loading, atomic writes and clear errors."""
+
+import pytest
+import torch
+
+import aelib
+from aelib import CheckpointError
+
+SMALL = {"hidden_dims": (32,), "disc_hidden_dims": (16,)}
+
+
+@pytest.mark.parametrize("name, config", [("ae", {}), ("vae", {"latent_dim": 3}), ("cvae", {"dropout": 0.2}),
+                                          ("aae", {"prior": "swiss_roll", "label_guided": True}), ("caae", {})])
+def test_round_trip_reproduces_outputs_exactly(tmp_path, name, config):
+    model = aelib.build(name, **SMALL, **config)
+    model.train()
+    for p in model.parameters():  # move away from the initialisation
+        p.data.add_(0.01 * torch.randn_like(p))
+    path = aelib.save(model, tmp_path / "sub" / f"{name}.pt", history=[{"loss": 1.0}])
+    loaded = aelib.load(path)
+    assert loaded.config == model.config and type(loaded) is type(model)
+    assert not loaded.training
+    x, y = torch.rand(5, 1, 28, 28), torch.arange(5)
+    z = torch.randn(5, model.latent_dim)
+    assert torch.equal(loaded.reconstruct(x, y), model.reconstruct(x, y))
+    assert torch.equal(loaded.decode(z, y), model.decode(z, y))
+    _, extra = aelib.load(path, with_extra=True)
+    assert extra == {"history": [{"loss": 1.0}]}
+
+
+def test_loading_never_unpickles_code(tmp_path):
+    path = tmp_path / "whole-model.pt"
+    torch.save(aelib.build("ae", **SMALL), path)  # the seed's way: a pickled module
+    with pytest.raises(CheckpointError, match="not an aelib checkpoint"):
+        aelib.load(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"hello, I am not a checkpoint", "not an aelib checkpoint"),
+    (b"", "not an aelib checkpoint"),
+])
+def test_foreign_files(tmp_path, content, message):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        aelib.load(path)
+
+
+def test_foreign_state_dict_and_other_version(tmp_path):
+    path = tmp_path / "sd.pt"
+    torch.save(aelib.build("ae", **SMALL).state_dict(), path)
+    with pytest.raises(CheckpointError, match="no 'aelib-checkpoint' marker"):
+        aelib.load(path)
+    good = aelib.save(aelib.build("ae", **SMALL), tmp_path / "good.pt")
+    payload = torch.load(good, weights_only=True)
+    payload["version"] = 99
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="version 99"):
+        aelib.load(path)
+
+
+def test_checkpoint_of_another_model(tmp_path):
+    path = aelib.save(aelib.build("aae", **SMALL), tmp_path / "aae.pt")
+    with pytest.raises(CheckpointError, match="holds a 'aae' model, not 'vae'"):
+        aelib.load(path, expected="vae")
+    assert aelib.load(path, expected="aae").name == "aae"
+
+
+def test_weights_that_do_not_fit_the_config(tmp_path):
+    path = aelib.save(aelib.build("vae", **SMALL), tmp_path / "vae.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["hidden_dims"] = [64]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        aelib.load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        aelib.load(tmp_path / "nope.pt")
+
+
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    model = aelib.build("ae", **SMALL)
+    path = aelib.save(model, tmp_path / "ae.pt")
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        aelib.save(aelib.build("ae", **SMALL), path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["ae.pt"], "no temporary file may be left behind"

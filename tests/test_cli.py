@@ -1,0 +1,86 @@
+"""python -m aelib: trains and saves; bad input is one line on stderr and a non-zero exit, never a traceback."""
+import subprocess
+import sys
+
+import pytest
+
+import aelib
+from aelib.__main__ import main
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "aelib", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_help():
+    result = cli("--help")
+    assert result.returncode == 0 and "train" in result.stdout
+    result = cli("train", "--help")
+    assert result.returncode == 0 and "--latent-dim" in result.stdout and "--prior" in result.stdout
+
+
+@pytest.mark.parametrize("name, extra", [("vae", []), ("caae", ["--prior", "mixture", "--label-guided"])])
+def test_train_saves_a_loadable_checkpoint_and_prints_metrics(tmp_path, tiny_mnist_root, name, extra):
+    out = tmp_path / "run" / f"{name}.pt"
+    result = cli("train", name, "--epochs", "2", "--data", str(tiny_mnist_root), "--out", str(out),
+                 "--hidden-dims", "64", *extra)
+    assert result.returncode == 0, result.stderr
+    assert "reconstruction_error" in result.stdout and f"saved {out}" in result.stdout
+    if name == "vae":
+        assert "negative_elbo" in result.stdout and "nll_iw100" in result.stdout
+    model, extra_info = aelib.load(out, expected=name, with_extra=True)
+    assert model.config.hidden_dims == (64,)
+    assert len(extra_info["history"]) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "vea"], "invalid choice: 'vea'"),
+    (["train", "vae", "--epochs", "zero"], "not a whole number"),
+    (["train", "vae", "--epochs", "0"], "must be at least 1"),
+    (["train", "vae", "--lr", "-1"], "must be positive"),
+    (["train", "aae", "--prior", "banana"], "invalid choice: 'banana'"),
+    (["train", "vae", "--prior", "mixture"], "'aae' and 'caae' only"),
+    (["train", "aae", "--prior", "swiss_roll", "--latent-dim", "3"], "latent_dim=2"),
+    (["train", "vae", "--hidden-dims", "512,x"], "layer widths"),
+    (["fly"], "invalid choice: 'fly'"),
+])
+def test_bad_input_is_one_line_and_non_zero(args, message, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exit_:  # argparse's own checks exit directly
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+def test_bad_input_in_a_real_process_has_no_traceback():
+    for args in (["train", "vea"], ["train", "vae", "--prior", "mixture"]):
+        result = cli(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "error:" in result.stderr.strip().splitlines()[-1]
+
+
+def test_missing_data_file_is_a_clear_error(tmp_path, tiny_mnist_root, capsys):
+    (tiny_mnist_root / "MNIST" / "raw" / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")
+    code = main(["train", "ae", "--epochs", "1", "--data", str(tiny_mnist_root), "--out", str(tmp_path / "a.pt")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "train-labels-idx1-ubyte is corrupt" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a.pt").exists()
+
+
+def test_failed_run_keeps_the_good_checkpoint(tmp_path, tiny_mnist_root, monkeypatch):
+    out = tmp_path / "ae.pt"
+    args = ["train", "ae", "--epochs", "1", "--data", str(tiny_mnist_root), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    good = out.read_bytes()
+
+    def diverge(*a, **k):
+        raise FloatingPointError("training diverged in epoch 1")
+
+    monkeypatch.setattr(aelib, "fit", diverge)
+    assert main(args) == 2
+    assert out.read_bytes() == good

@@ -1,0 +1,186 @@
+"""The five models: one interface, shapes, gradients, eval-mode inference, and clear errors for bad input."""
+import pytest
+import torch
+
+import aelib
+from aelib import AelibError
+
+NAMES = list(aelib.MODELS)
+SMALL = {"hidden_dims": (32,), "disc_hidden_dims": (16,)}
+
+
+def small(name, **config):
+    torch.manual_seed(0)
+    return aelib.build(name, **{**SMALL, **config})
+
+
+def batch(n=6):
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.arange(n) % 10
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("latent_dim", [2, 5])
+def test_interface_shapes(name, latent_dim):
+    model = small(name, latent_dim=latent_dim)
+    x, y = batch()
+    z = model.encode(x, y)
+    assert z.shape == (6, latent_dim)
+    for out in (model.decode(z, y), model.reconstruct(x, y), model.sample(6, y)):
+        assert out.shape == (6, 1, 28, 28)
+        assert 0 <= out.min() and out.max() <= 1
+    # a single int label means "this digit for every image"
+    assert model.sample(4, 7).shape == (4, 1, 28, 28)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unconditional_models_run_without_labels(name):
+    model = small(name)
+    x, _ = batch()
+    if model.conditional:
+        with pytest.raises(AelibError, match="conditional"):
+            model.encode(x)
+    else:
+        assert model.reconstruct(x).shape == x.shape
+        assert model.sample(3).shape == (3, 1, 28, 28)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_training_step_gives_gradients_to_every_parameter(name):
+    model = small(name).train()
+    x, y = batch(8)
+    optimizers = model.configure_optimizers(1e-3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    terms = model.training_step(x, y, optimizers)
+    assert torch.isfinite(terms["loss"])
+    for key, value in model.state_dict().items():
+        assert not torch.equal(before[key], value), f"{name}: {key} did not change after one step"
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae"])
+def test_vae_loss_terms(name):
+    model = small(name).train()
+    x, y = batch()
+    terms = model.loss(x, y)
+    assert set(terms) == {"loss", "recon", "kl"}
+    assert torch.allclose(terms["loss"], terms["recon"] + terms["kl"])
+    assert terms["kl"] >= 0
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_conditional_decoder_uses_the_label():
+    model = small("cvae")
+    z = torch.zeros(2, 2)
+    a, b = model.decode(z, torch.tensor([3, 3])), model.decode(z, torch.tensor([3, 8]))
+    assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inference_runs_in_eval_mode_and_restores_training_flag(name):
+    model = small(name, dropout=0.5).train()
+    x, y = batch()
+    first, second = model.reconstruct(x, y), model.reconstruct(x, y)
+    assert torch.equal(first, second), "dropout must be off when reconstructing"
+    z = torch.zeros(6, 2)
+    assert torch.equal(model.decode(z, y), model.decode(z, y))
+    assert model.training, "inference must restore the training flag"
+    assert not model.decode(z, y).requires_grad
+
+
+def test_discriminator_has_one_logit():
+    model = small("aae")
+    assert model.discriminator(torch.zeros(5, 2)).shape == (5,)
+    guided = small("aae", prior="mixture", label_guided=True)
+    assert guided.discriminator(torch.zeros(5, 2), torch.arange(5)).shape == (5,)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "mixture", "swiss_roll"])
+def test_priors_sample_2d_codes(prior):
+    p = aelib.priors.make_prior(prior, 2)
+    z = p.sample(1000, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (1000, 2) and torch.isfinite(z).all()
+
+
+def test_label_guided_mixture_puts_each_digit_on_its_own_component():
+    p = aelib.priors.make_prior("mixture", 2, label_guided=True)
+    y = torch.arange(10).repeat(100)
+    z = p.sample(1000, y, generator=torch.Generator().manual_seed(0))
+    angle = torch.atan2(z[:, 1], z[:, 0]) % (2 * torch.pi)
+    nearest = torch.round(angle / (2 * torch.pi / 10)).long() % 10
+    assert (nearest == y).float().mean() > 0.95
+
+
+def test_label_guided_aae_samples_the_requested_component():
+    model = small("aae", prior="mixture", label_guided=True)
+    torch.manual_seed(0)
+    a = model.prior_sample(200, torch.full((200,), 2))
+    b = model.prior_sample(200, torch.full((200,), 7))
+    assert (a.mean(0) - b.mean(0)).norm() > 3
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("shape", [(4, 3, 28, 28), (4, 1, 32, 32), (4, 28), (784,), (4, 1, 28, 28, 1)])
+def test_wrong_image_shape_is_a_clear_error(shape):
+    model = small("ae")
+    with pytest.raises(AelibError, match=r"shape \(N, 1, 28, 28\)"):
+        model.encode(torch.rand(*shape))
+
+
+def test_flat_and_channel_less_images_are_accepted():
+    model = small("ae")
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(model.encode(x.view(3, 784)), model.encode(x))
+    assert torch.equal(model.encode(x.view(3, 28, 28)), model.encode(x))
+
+
+def test_integer_images_are_a_clear_error():
+    with pytest.raises(AelibError, match="255"):
+        small("ae").encode(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("labels, message", [
+    (torch.tensor([0, 10]), "digits 0..9"),
+    (torch.tensor([-1, 3]), "digits 0..9"),
+    (torch.tensor([1, 2, 3]), r"shape \(2,\)"),
+    (torch.tensor([0.5, 1.0]), "integers"),
+])
+@pytest.mark.parametrize("name", ["cvae", "caae"])
+def test_bad_labels_are_a_clear_error(name, labels, message):
+    model = small(name)
+    with pytest.raises(AelibError, match=message):
+        model.reconstruct(torch.rand(2, 1, 28, 28), labels)
+    with pytest.raises(AelibError, match=message):
+        model.sample(2, labels)
+
+
+@pytest.mark.parametrize("name", ["cvae", "caae"])
+def test_missing_labels_for_conditional_model(name):
+    model = small(name)
+    with pytest.raises(AelibError, match="pass the digit labels"):
+        model.sample(3)
+    with pytest.raises(AelibError, match="pass the digit labels"):
+        model.decode(torch.zeros(3, 2))
+
+
+def test_wrong_code_shape_is_a_clear_error():
+    with pytest.raises(AelibError, match=r"shape \(N, 2\)"):
+        small("vae").decode(torch.zeros(3, 5))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "vea"}, "unknown model 'vea'"),
+    ({"name": "aae", "prior": "banana"}, "unknown prior 'banana'"),
+    ({"name": "vae", "prior": "mixture"}, "'aae' and 'caae' only"),
+    ({"name": "aae", "prior": "swiss_roll", "latent_dim": 3}, "latent_dim=2"),
+    ({"name": "aae", "label_guided": True}, "label-guided"),
+    ({"name": "ae", "latent_dim": 0}, "latent_dim"),
+    ({"name": "ae", "hidden_dims": (0,)}, "hidden_dims"),
+    ({"name": "ae", "hidden_dims": "wide"}, "hidden_dims"),
+    ({"name": "ae", "dropout": 1.5}, "dropout"),
+    ({"name": "ae", "widht": 3}, "unknown option"),
+])
+def test_bad_config_is_a_clear_error(kwargs, message):
+    kwargs = dict(kwargs)
+    with pytest.raises(AelibError, match=message):
+        aelib.build(kwargs.pop("name"), **kwargs)
