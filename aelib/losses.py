@@ -61,7 +61,7 @@ def elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.
 def iwae_bound(log_px_given_z: torch.Tensor, log_pz: torch.Tensor, log_qz: torch.Tensor) -> torch.Tensor:
     r"""Importance-weighted bound (Burda et al., 2016): log (1/k) sum_s p(x, z_s) / q(z_s|x), with z_s ~ q(z|x).
 
-    Inputs have shape (k, N), one row per sample z_s; returns shape (N,). k = 1 gives the ELBO; the bound rises
+    Inputs have shape (k, N), one row per sample z_s; returns shape (N,). k = 1 is a one-sample estimate of the ELBO; the bound rises
     towards log p(x) as k grows.
     """
     log_w = log_px_given_z + log_pz - log_qz

@@ -254,15 +254,19 @@ class AE(nn.Module):
 
     # --- input checks: a clear message for every wrong shape or label -----------------------------------------
     def check_inputs(self, x, y=None):
-        x = check_images(x).to(self.device)
+        x = check_images(x).to(self.device, self._dtype)
         return x, self.check_labels(y, len(x))
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
 
     def check_codes(self, z) -> torch.Tensor:
         if not torch.is_tensor(z) or z.dim() != 2 or z.shape[1] != self.latent_dim:
             shape = tuple(z.shape) if torch.is_tensor(z) else type(z).__name__
             raise AelibError(f"codes z must be a tensor of shape (N, {self.latent_dim}) for this model "
                              f"(latent_dim={self.latent_dim}), got {shape}")
-        return z.to(self.device, torch.get_default_dtype())
+        return z.to(self.device, self._dtype)
 
     def check_labels(self, y, n: int, required: bool | None = None):
         """Labels as an int64 tensor of shape (n,) on the model's device; None when the model ignores them."""

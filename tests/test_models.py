@@ -184,3 +184,10 @@ def test_bad_config_is_a_clear_error(kwargs, message):
     kwargs = dict(kwargs)
     with pytest.raises(AelibError, match=message):
         aelib.build(kwargs.pop("name"), **kwargs)
+
+
+def test_float64_images_and_codes_are_converted_to_the_model_dtype():
+    model = small("vae")
+    assert model.encode(torch.rand(2, 1, 28, 28, dtype=torch.float64)).dtype == torch.float32
+    assert aelib.evaluate.elbo(model, torch.rand(2, 1, 28, 28, dtype=torch.float64)).shape == (2,)
+    assert model.decode(torch.zeros(2, 2, dtype=torch.float64)).dtype == torch.float32
