@@ -359,9 +359,13 @@ class AAE(AE):
         d_loss = losses.discriminator_loss(self.discriminator(z_prior, guide),
                                            self.discriminator(z.detach(), guide))
         _step(optimizers["discriminator"], d_loss)
-        # (3) generator: the encoder tries to make its codes pass as prior samples
-        g_loss = losses.generator_loss(self.discriminator(self.encoder(x, y), guide))
-        _step(optimizers["generator"], g_loss)
+        # (3) generator: the encoder tries to make its codes pass as prior samples (the discriminator is frozen)
+        self.discriminator.requires_grad_(False)
+        try:
+            g_loss = losses.generator_loss(self.discriminator(self.encoder(x, y), guide))
+            _step(optimizers["generator"], g_loss)
+        finally:
+            self.discriminator.requires_grad_(True)
         return {"loss": recon.detach(), "recon": recon.detach(), "disc": d_loss.detach(), "gen": g_loss.detach()}
 
 
