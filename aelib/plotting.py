@@ -1,0 +1,163 @@
+"""matplotlib figures for the notebooks and figures/: image grids, latent maps, manifolds, loss curves.
+
+Every function draws into a new figure (or the ``ax`` you pass) and returns the figure, so a notebook cell shows it
+and ``fig.savefig(...)`` stores it. Tensors may live on any device; they are moved to the CPU here.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+DIGIT_COLORS = plt.get_cmap("tab10")   # digit d is drawn in colour DIGIT_COLORS(d) everywhere
+
+
+def _np_images(images) -> np.ndarray:
+    images = torch.as_tensor(images).detach().float().cpu()
+    return images.reshape(-1, 28, 28).numpy()
+
+
+def tile(images, ncols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """Images (N, 1, 28, 28) arranged row by row into one 2-D array with ``ncols`` columns."""
+    imgs = _np_images(images)
+    n = len(imgs)
+    nrows = max(1, math.ceil(n / ncols))
+    out = np.full((nrows * (28 + pad) + pad, ncols * (28 + pad) + pad), pad_value, dtype=np.float32)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, ncols)
+        out[pad + r * (28 + pad): pad + r * (28 + pad) + 28, pad + c * (28 + pad): pad + c * (28 + pad) + 28] = img
+    return out
+
+
+def image_grid(images, ncols: int = 10, title: str | None = None, ax=None, row_labels=None, scale: float = 0.6):
+    """Show images (N, 1, 28, 28) as a grid, dark digits on white paper (like ink)."""
+    n = len(images)
+    nrows = max(1, math.ceil(n / ncols))
+    fig, ax = _figure(ax, (scale * ncols + (0.4 if row_labels is not None else 0), scale * nrows + 0.4))
+    ax.imshow(1 - tile(images, ncols, pad_value=0.0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    if row_labels is not None:
+        ax.set_yticks([1 + r * 29 + 14 for r in range(nrows)], [str(label) for label in row_labels])
+        ax.tick_params(length=0)
+    else:
+        ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def reconstructions(model, x, y=None, n: int = 10, title: str | None = None):
+    """Top row: test digits; bottom row: the model's reconstructions of them."""
+    x = x[:n]
+    y = y[:n] if y is not None else None
+    recon = model.reconstruct(x, y).cpu()
+    return image_grid(torch.cat([x.cpu(), recon]), ncols=len(x), row_labels=["input", "output"],
+                      title=title or f"{model.name.upper()}: digits and their reconstructions")
+
+
+def latent_scatter(codes, labels=None, ax=None, title: str | None = None, size: float = 4, alpha: float = 0.7,
+                   background=None, legend: bool = True):
+    """The 2-D codes of digits, coloured by digit; ``background`` (K, 2) points (e.g. prior samples) in grey."""
+    codes = torch.as_tensor(codes).detach().cpu().numpy()
+    if codes.shape[1] < 2:
+        raise ValueError(f"latent_scatter needs at least 2 latent dimensions, got {codes.shape[1]}")
+    fig, ax = _figure(ax, (5.2, 4.6))
+    if background is not None:
+        bg = torch.as_tensor(background).detach().cpu().numpy()
+        ax.scatter(bg[:, 0], bg[:, 1], s=2, c="0.8", alpha=0.5, linewidths=0, label="prior samples")
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=size, alpha=alpha, linewidths=0)
+    else:
+        labels = torch.as_tensor(labels).cpu().numpy()
+        for digit in range(10):
+            pts = codes[labels == digit]
+            ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=alpha, color=DIGIT_COLORS(digit), linewidths=0,
+                       label=str(digit))
+        if legend:
+            ax.legend(markerscale=12 / max(size, 1) ** 0.5, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5),
+                      frameon=False, title="digit")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def manifold(model, extent: float | tuple = 3.0, n: int = 15, y=None, ax=None, title: str | None = None):
+    """Decode a regular n x n grid of codes over [-extent, extent]^2 (z1 left to right, z2 bottom to top).
+
+    ``extent`` may be (z1_min, z1_max, z2_min, z2_max). For a VAE, a grid in N(0, 1) quantiles covers the prior's
+    mass evenly: pass ``extent="quantiles"``.
+    """
+    if extent == "quantiles":
+        from statistics import NormalDist
+
+        q = [NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)]
+        z1, z2 = np.array(q), np.array(q)
+    else:
+        lo1, hi1, lo2, hi2 = (-extent, extent, -extent, extent) if np.isscalar(extent) else extent
+        z1, z2 = np.linspace(lo1, hi1, n), np.linspace(lo2, hi2, n)
+    grid = torch.tensor([[a, b] for b in z2[::-1] for a in z1], dtype=torch.float32)
+    if model.latent_dim > 2:
+        grid = torch.cat([grid, torch.zeros(len(grid), model.latent_dim - 2)], dim=1)
+    labels = None if y is None else torch.full((len(grid),), int(y))
+    fig = image_grid(model.decode(grid, labels), ncols=n, ax=ax, scale=0.45,
+                     title=title or f"{model.name.upper()}: decoded grid of codes")
+    return fig
+
+
+def interpolation(model, x_a, x_b, steps: int = 10, y_a=None, y_b=None, ax=None, title: str | None = None):
+    """Decode the straight line between the codes of two images (a strip of ``steps`` images)."""
+    pair = torch.stack([torch.as_tensor(x_a).reshape(1, 28, 28), torch.as_tensor(x_b).reshape(1, 28, 28)])
+    labels = None if y_a is None else torch.tensor([int(y_a), int(y_b if y_b is not None else y_a)])
+    za, zb = model.encode(pair, labels)
+    t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
+    z = (1 - t) * za + t * zb
+    strip_labels = None if labels is None else labels[0].repeat(steps)
+    return image_grid(model.decode(z, strip_labels), ncols=steps, ax=ax,
+                      title=title or "interpolation between two codes")
+
+
+def digit_grid(model, n: int = 10, generator: torch.Generator | None = None, ax=None, title: str | None = None):
+    """A 10 x n grid from a conditional model: row d holds n samples of digit d."""
+    labels = torch.arange(10).repeat_interleave(n)
+    images = model.sample(len(labels), labels, generator=generator)
+    return image_grid(images, ncols=n, ax=ax, row_labels=range(10),
+                      title=title or f"{model.name.upper()}: every digit on demand")
+
+
+def style_grid(model, z, ax=None, title: str | None = None):
+    """Conditional models: each row keeps one style code z fixed while the label runs 0..9."""
+    z = torch.as_tensor(z, dtype=torch.float32)
+    codes = z.repeat_interleave(10, dim=0)
+    labels = torch.arange(10).repeat(len(z))
+    return image_grid(model.decode(codes, labels), ncols=10, ax=ax,
+                      title=title or "one style per row, the digit changes along it")
+
+
+def loss_curves(history, keys=None, ax=None, title: str | None = None, ylabel: str = "nats per image"):
+    """Per-epoch losses from :func:`aelib.fit` (one line per key)."""
+    keys = keys or list(history[0])
+    fig, ax = _figure(ax, (5.5, 3.4))
+    epochs = np.arange(1, len(history) + 1)
+    for key in keys:
+        ax.plot(epochs, [h[key] for h in history], marker="o", ms=3, label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _figure(ax, size):
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    return fig, ax
