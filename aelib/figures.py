@@ -1,0 +1,90 @@
+"""``python -m aelib figures``: regenerate every PNG in figures/ that the README and notebooks show.
+
+Trains the five models with the command-line defaults (or loads ``checkpoints/MODEL.pt`` when it exists and
+``--retrain`` is not given), then draws: an architecture diagram per model, the "every digit on demand" grids of the
+CVAE and CAAE, the latent maps and samples of all five side by side, and the VAE's manifold. Each PNG is written to a
+temporary file and renamed, so a failed run never leaves a half-written figure or destroys a good one.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+NAMES = ("ae", "vae", "cvae", "aae", "caae")
+
+
+def save_figure(fig, path: Path, dpi: int = 80) -> Path:
+    """Write ``fig`` to ``path`` atomically (temporary file + rename)."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        plt.close(fig)
+    return path
+
+
+def trained_models(data, checkpoints: Path, epochs: int, retrain: bool, progress: bool = True) -> dict:
+    import torch
+
+    import aelib
+
+    models = {}
+    for name in NAMES:
+        path = checkpoints / f"{name}.pt"
+        if path.exists() and not retrain:
+            models[name] = aelib.load(path, expected=name)
+            print(f"{name}: loaded {path}")
+            continue
+        torch.manual_seed(0)
+        model = aelib.build(name)
+        aelib.fit(model, data, epochs=epochs, progress=progress)
+        aelib.save(model, path)
+        models[name] = model.cpu()
+        print(f"{name}: trained {epochs} epochs, saved {path}")
+    return models
+
+
+def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathLike = "checkpoints",
+                 epochs: int = 20, retrain: bool = False, data_root=None, progress: bool = True) -> list[Path]:
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    import aelib
+    from aelib import diagrams, plotting
+
+    out, checkpoints = Path(out), Path(checkpoints)
+    data = aelib.load_mnist(data_root)
+    models = trained_models(data, checkpoints, epochs, retrain, progress)
+    x, y = data.test_x, data.test_y
+    written = [save_figure(diagrams.architecture(name), out / f"architecture_{name}.png") for name in NAMES]
+    generator = torch.Generator().manual_seed(0)
+    for name in ("cvae", "caae"):
+        written.append(save_figure(plotting.digit_grid(models[name], n=10, generator=generator),
+                                   out / f"{name}_digits.png"))
+    written.append(save_figure(plotting.manifold(models["vae"], "quantiles", n=15), out / "vae_manifold.png"))
+
+    fig, axes = plt.subplots(2, len(NAMES), figsize=(3.2 * len(NAMES), 6.4), layout="constrained",
+                             gridspec_kw={"height_ratios": [1.1, 1]})
+    for col, name in enumerate(NAMES):
+        model = models[name]
+        background = model.prior.sample(3000, generator=generator) if model.adversarial else None
+        plotting.latent_scatter(model.encode(x, y), y, ax=axes[0, col], background=background, size=2,
+                                legend=False, title=name.upper())
+        labels = torch.arange(10).repeat(3) if model.conditional else None
+        plotting.image_grid(model.sample(30, labels, generator=generator), ncols=6, ax=axes[1, col])
+    fig.suptitle(f"codes of {len(x):,} test digits (top, coloured by digit) and samples (bottom); data: {data.source}",
+                 fontsize=10)
+    written.append(save_figure(fig, out / "latent_maps.png"))
+    for path in written:
+        print(f"wrote {path}")
+    return written

@@ -1,0 +1,45 @@
+"""Architecture diagrams and the atomic figure writer behind `python -m aelib figures`."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from aelib import AelibError, diagrams  # noqa: E402
+from aelib.figures import NAMES, save_figure  # noqa: E402
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_architecture_diagram_names_the_parts_of_each_model(name):
+    fig = diagrams.architecture(name)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "Encoder" in texts and "Decoder" in texts
+    assert ("digit y" in texts) == name.startswith("c")
+    assert ("Discriminator" in texts) == ("aae" in name)
+    assert ("ε ~ N(0, I)" in texts) == ("vae" in name)
+    plt.close(fig)
+
+
+def test_unknown_model_diagram():
+    with pytest.raises(AelibError, match="unknown model"):
+        diagrams.architecture("gan")
+
+
+def test_save_figure_is_atomic(tmp_path):
+    path = tmp_path / "f.png"
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    save_figure(fig, path)
+    good = path.read_bytes()
+    assert good[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("renderer crashed")
+
+    broken, _ = plt.subplots()
+    broken.savefig = crash
+    with pytest.raises(RuntimeError):
+        save_figure(broken, path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["f.png"], "the temporary file must be removed"
