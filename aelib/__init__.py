@@ -6,7 +6,7 @@
     history = aelib.fit(model, data, epochs=10)
     aelib.save(model, "checkpoints/vae.pt")
 """
-from . import evaluate, losses, priors
+from . import evaluate, losses, notebook, priors
 from .checkpoints import load, save
 from .data import MNIST, Batches, load_mnist, load_test_split
 from .errors import AelibError, CheckpointError, DataError
@@ -18,6 +18,6 @@ __all__ = [
     "AE", "AAE", "CAAE", "CVAE", "VAE", "MODELS", "Config", "build", "count_parameters",
     "MNIST", "Batches", "load_mnist", "load_test_split",
     "fit", "History", "pick_device", "seed_everything",
-    "save", "load", "evaluate", "losses", "priors",
+    "save", "load", "evaluate", "losses", "priors", "notebook",
     "AelibError", "CheckpointError", "DataError",
 ]

@@ -5,12 +5,16 @@ r"""Held-out metrics, per image, in nats (lower negative values are worse; see e
   lower bound than the ELBO, approaching log p(x) as k grows.
 * :func:`reconstruction_error`: -log p(x | z = encode(x)), the binary cross-entropy of the deterministic
   reconstruction (all five models).
+* :func:`held_out`: all of the above that apply to a model, plus the conditional accuracy (a judge reads the digits
+  it generates, :mod:`aelib.classifier`) and how well its codes match its prior (:mod:`aelib.metrics`);
+  :func:`format_table` prints such results for several models as one table (``python -m aelib evaluate``).
 """
 from __future__ import annotations
 
 import torch
 
-from . import losses
+# classifier and metrics are imported here so that `import aelib` makes aelib.classifier and aelib.metrics available
+from . import classifier, losses, metrics  # noqa: F401
 from .errors import AelibError
 from .models import AE, evaluating
 
@@ -77,3 +81,90 @@ def summary(model: AE, x: torch.Tensor, y=None, k: int = 100) -> dict[str, float
         result["negative_elbo"] = -elbo(model, x, y).mean().item()
         result[f"nll_iw{k}"] = -log_likelihood(model, x, y, k=k).mean().item()
     return result
+
+
+# ------------------------------------------------------------------------------- one table for every model
+def describe(model: AE) -> str:
+    """A short description of a model's configuration, e.g. ``aae d=2 mixture guided``."""
+    cfg = model.config
+    text = f"{model.name} d={cfg.latent_dim}"
+    if model.adversarial:
+        text += f" {cfg.prior}" + (" guided" if cfg.label_guided else "")
+    return text
+
+
+def held_out(model: AE, x: torch.Tensor, y=None, judge=None, k: int = 100, n_per_digit: int = 500,
+             seed: int = 0) -> dict:
+    """Every held-out metric that applies to ``model`` on test digits (x, y), as a dict:
+
+    * ``reconstruction_error`` (all models), ``negative_elbo`` (10 samples of z per image) and ``nll_iw{k}``
+      (VAE, CVAE): nats per image, lower is better;
+    * ``conditional_accuracy``, ``worst_digit_accuracy``, ``per_digit_accuracy`` (models whose ``sample`` obeys a
+      label: CVAE, CAAE, label-guided AAE; needs ``judge``, see :mod:`aelib.classifier`), from ``n_per_digit``
+      generated images per digit;
+    * ``prior_mmd2``, ``prior_two_sample_accuracy``: the codes of the test digits against the prior that ``sample``
+      draws from (see :func:`aelib.metrics.prior_matching`);
+    * ``own_component``: label-guided priors only, see :func:`aelib.metrics.own_component_fraction`.
+    """
+    guided = model.adversarial and model.config.label_guided
+    labels = y if (model.conditional or guided) else None
+    if labels is None and (model.conditional or guided):
+        raise AelibError(f"{model.name!r} uses the digit labels: pass the test labels y")
+    result: dict = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        result["reconstruction_error"] = reconstruction_error(model, x, labels if model.conditional else None) \
+            .mean().item()
+        if model.variational:
+            result["negative_elbo"] = -elbo(model, x, labels, samples=10).mean().item()
+            result[f"nll_iw{k}"] = -log_likelihood(model, x, labels, k=k).mean().item()
+    if (model.conditional or guided) and judge is not None:
+        acc = metrics.conditional_accuracy(model, judge, n_per_digit=n_per_digit, seed=seed)
+        result["conditional_accuracy"] = acc["overall"]
+        result["worst_digit_accuracy"] = min(acc["per_digit"])
+        result["per_digit_accuracy"] = acc["per_digit"]
+    match = metrics.prior_matching(model, x, labels, seed=seed)
+    result["prior_mmd2"] = match["mmd2"]
+    result["prior_two_sample_accuracy"] = match["two_sample_accuracy"]
+    if guided:
+        result["own_component"] = metrics.own_component_fraction(model, x, labels, seed=seed)
+    return result
+
+
+TABLE_COLUMNS = (  # (key, header, format); percentages are stored as fractions
+    ("negative_elbo", "-ELBO", "{:.1f}"),
+    ("nll_iw", "NLL", "{:.1f}"),
+    ("reconstruction_error", "recon", "{:.1f}"),
+    ("conditional_accuracy", "cond acc", "{:.1%}"),
+    ("worst_digit_accuracy", "worst digit", "{:.1%}"),
+    ("prior_mmd2", "MMD^2", "{:.3f}"),
+    ("prior_two_sample_accuracy", "2-sample", "{:.1%}"),
+    ("own_component", "own comp", "{:.1%}"),
+)
+
+
+def format_table(rows: list[tuple[str, str, dict]], per_digit: bool = True) -> str:
+    """``rows`` of (name, description, :func:`held_out` dict) as one aligned text table ('-': does not apply),
+    followed (when ``per_digit``) by the per-digit conditional accuracy of the models that have one."""
+    def cell(result, key, fmt):
+        if key == "nll_iw":
+            key = next((k for k in result if k.startswith("nll_iw")), key)
+        value = result.get(key)
+        return "-" if value is None else fmt.format(value)
+
+    nll_header = next((f"NLL k={k[6:]}" for _, _, m in rows for k in m if k.startswith("nll_iw")), "NLL")
+    headers = ["checkpoint", "model"] + [nll_header if key == "nll_iw" else head for key, head, _ in TABLE_COLUMNS]
+    body = [[name, desc] + [cell(m, key, fmt) for key, _, fmt in TABLE_COLUMNS] for name, desc, m in rows]
+    widths = [max(len(r[i]) for r in [headers] + body) for i in range(len(headers))]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    lines = [line(headers), line(["-" * w for w in widths])] + [line(r) for r in body]
+    digits = [(name, m["per_digit_accuracy"]) for name, _, m in rows if "per_digit_accuracy" in m]
+    if per_digit and digits:
+        width = max(len("checkpoint"), max(len(name) for name, _ in digits))
+        lines += ["", "conditional accuracy per requested digit:",
+                  "checkpoint".ljust(width) + "".join(f"{d:>7d}" for d in range(10))]
+        lines += [name.ljust(width) + "".join(f"{a:7.1%}" for a in accs) for name, accs in digits]
+    return "\n".join(lines)
