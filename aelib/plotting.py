@@ -161,3 +161,148 @@ def _figure(ax, size):
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=size, layout="constrained")
     return fig, ax
+
+
+def lines(x, series: dict, ax=None, xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+          styles: dict | None = None, hlines: dict | None = None, logx: bool = False, legend: bool = True):
+    """Several curves over the same x: ``series`` maps a label to its y values (one curve each).
+
+    ``styles`` maps a label to a matplotlib format string (e.g. ``"o"`` for markers only, ``"--"`` for dashes);
+    the default is a line with small markers. ``hlines`` maps a label to a constant drawn as a dotted horizontal
+    line (a target, an exact value). ``logx`` puts x on a log scale.
+    """
+    fig, ax = _figure(ax, (5.5, 3.4))
+    x = np.asarray(torch.as_tensor(x).detach().cpu())
+    styles = styles or {}
+    for label, y in series.items():
+        y = np.asarray(torch.as_tensor(y).detach().cpu(), dtype=float)
+        ax.plot(x, y, styles.get(label, "-o"), ms=4, label=label)
+    for i, (label, value) in enumerate((hlines or {}).items()):
+        ax.axhline(float(value), color="k" if i == 0 else f"C{7 + i}", ls=":", lw=1.5, label=label)
+    if logx:
+        ax.set_xscale("log")
+    elif len(x) and np.all(np.mod(x, 1) == 0):
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))      # epochs, counts: no 2.5 ticks
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def histograms(samples: dict, bins: int = 60, ax=None, xlabel: str | None = None, title: str | None = None,
+               vlines: dict | None = None, value_range: tuple | None = None):
+    """Overlaid density histograms of several samples over shared bins: ``samples`` maps a label to its values.
+
+    ``vlines`` maps a label to a value drawn as a vertical line (e.g. the true value that estimates scatter around).
+    ``value_range`` (low, high) fixes the bins' span; the default covers the 0.5%..99.5% quantiles of all samples.
+    """
+    fig, ax = _figure(ax, (5.5, 3.4))
+    arrays = {k: np.asarray(torch.as_tensor(v).detach().cpu(), dtype=float).ravel() for k, v in samples.items()}
+    if value_range is None:
+        both = np.concatenate(list(arrays.values()))
+        value_range = tuple(np.quantile(both, [0.005, 0.995]))
+    edges = np.linspace(*value_range, bins + 1)
+    for label, values in arrays.items():
+        ax.hist(values, bins=edges, density=True, histtype="stepfilled", alpha=0.45, label=label)
+    for i, (label, value) in enumerate((vlines or {}).items()):
+        ax.axvline(float(value), color="k" if i == 0 else f"C{7 + i}", ls="--", lw=1.5, label=label)
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel("density")
+    ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def compare_models(models: dict, x, y=None, n_recon: int = 10, n_samples: int = 30, seed: int = 0,
+                   prior_background: bool = True):
+    """One row per model (``models`` maps a name to a trained model): its latent map, samples, reconstructions.
+
+    Column 1: the codes of the images x (first two dimensions), coloured by digit when labels y are given, all
+    rows on the SAME axes limits so the spreads compare, over grey samples of the model's prior. Column 2:
+    ``n_samples`` new images (the same prior codes for every model, from ``seed``; conditional models get the
+    digits 0..9 in turn). Column 3: ``n_recon`` images spread evenly through x, and their reconstructions.
+    """
+    names = list(models)
+    fig, axes = plt.subplots(len(names), 3, figsize=(14, 3.5 * len(names)), layout="constrained", squeeze=False,
+                             gridspec_kw={"width_ratios": [1.0, 1.1, 1.1]})
+    codes = {name: models[name].encode(x, y if models[name].uses_labels else None).cpu() for name in names}
+    limit = max(float(np.quantile(c[:, :2].abs().numpy(), 0.995)) for c in codes.values()) * 1.1
+    limit = max(limit, 3.0) if prior_background else limit
+    pick = torch.linspace(0, len(x) - 1, min(n_recon, len(x))).long()
+    for i, (row, name) in enumerate(zip(axes, names)):
+        model = models[name]
+        background = model.prior_sample(1000, None, torch.Generator().manual_seed(seed)) if (
+            prior_background and not getattr(model.config, "label_guided", False)) else None
+        latent_scatter(codes[name], y, ax=row[0], title=f"{name}: codes of the digits", background=background,
+                       legend=i == 0)
+        row[0].set_xlim(-limit, limit)
+        row[0].set_ylim(-limit, limit)
+        row[0].set_aspect("equal", adjustable="box")
+        labels = torch.arange(n_samples) % 10 if model.uses_labels else None
+        images = model.sample(n_samples, labels, generator=torch.Generator().manual_seed(seed))
+        image_grid(images, ncols=10, ax=row[1], title=f"{name}: samples from the prior")
+        xr = x[pick]
+        yr = y[pick] if (y is not None and model.uses_labels) else None
+        image_grid(torch.cat([xr.cpu(), model.reconstruct(xr, yr).cpu()]), ncols=len(xr), ax=row[2],
+                   row_labels=["input", "output"], title=f"{name}: reconstructions")
+    return fig
+
+
+def decoded_codes(model, z, codes=None, labels=None, y=None, ncols: int = 10, title: str | None = None,
+                  numbers: bool = True):
+    """Decode chosen codes ``z`` (N, latent_dim) and show where they lie among the codes of real digits.
+
+    Left (only when ``codes`` is given, e.g. ``model.encode(test_x)``): the latent map of ``codes`` coloured by
+    ``labels``, with each chosen code drawn as a black cross. Right: the decoded images. With ``numbers`` the crosses
+    and the images carry the same numbers, so you can see which regions of the code space decode to digits and which
+    to blurs. Only the first two latent dimensions are drawn. ``y``: labels for a conditional decoder.
+    """
+    z = torch.as_tensor(z, dtype=torch.float32).detach().cpu()
+    images = model.decode(z, y).cpu()
+    n = len(z)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    grid_w, grid_h = 0.6 * ncols, 0.6 * nrows + 0.3
+    if codes is None:
+        fig, ax_img = plt.subplots(figsize=(grid_w, grid_h), layout="constrained")
+    else:
+        fig, (ax_map, ax_img) = plt.subplots(1, 2, figsize=(5.4 + grid_w, max(3.6, grid_h)), layout="constrained",
+                                             gridspec_kw={"width_ratios": [5.4, grid_w]})
+        latent_scatter(codes, labels, ax=ax_map, size=3, alpha=0.5)
+        ax_map.scatter(z[:, 0], z[:, 1], marker="x", s=24, c="k", linewidths=1.2, zorder=3)
+        if numbers:
+            for i, (a, b) in enumerate(z[:, :2].tolist()):
+                ax_map.annotate(str(i), (a, b), xytext=(2, 2), textcoords="offset points", fontsize=7, zorder=4)
+    image_grid(images, ncols=ncols, ax=ax_img)
+    if numbers:
+        for i in range(n):
+            r, c = divmod(i, ncols)
+            ax_img.text(2 + c * 29, 2 + r * 29, str(i), fontsize=7, color="tab:red", ha="left", va="top")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def style_transfer(model, x, y, ax=None, title: str | None = None):
+    """Conditional models: encode each image ``x`` with its own label ``y``, then decode that code with every label.
+
+    One row per image: the image itself, a gap, then its code decoded as the digits 0..9. What stays the same along a
+    row (slant, width, stroke) is what the code holds; what changes is what the label holds.
+    """
+    x = torch.as_tensor(x).detach().reshape(-1, 1, 28, 28)
+    y = torch.as_tensor(y).reshape(-1)
+    z = model.encode(x, y)
+    decoded = model.decode(z.repeat_interleave(10, dim=0), torch.arange(10).repeat(len(z))).cpu()
+    rows = torch.cat([x.cpu().float().unsqueeze(1), torch.zeros(len(z), 1, 1, 28, 28),
+                      decoded.reshape(len(z), 10, 1, 28, 28)], dim=1)
+    fig, ax = _figure(ax, (0.6 * 12, 0.6 * len(z) + 0.7))
+    image_grid(rows.reshape(-1, 1, 28, 28), ncols=12, ax=ax,
+               title=title or f"{model.name.upper()}: each digit's code, decoded with every label")
+    ax.set_xticks([1 + c * 29 + 14 for c in range(12)], ["input", ""] + [str(d) for d in range(10)])
+    ax.tick_params(length=0)
+    return fig
