@@ -1,0 +1,277 @@
+"""The latent explorer in a real browser: JupyterLab + headless Chromium, driven by Playwright.
+
+The test starts JupyterLab on 127.0.0.1 with a random token in a temporary root, opens a notebook, runs all its
+cells in quick mode (kernels inherit AELIB_QUICK=1 from the server), waits for the explorer, then
+* VAE: moves the z1 slider with the keyboard and checks, on screenshots, that the decoded digit changed and that the
+  marker on the latent map moved (to the right, not up or down);
+* CVAE: clicks another digit and checks that the decoded digit changed.
+
+Needs Chromium (the Debian package: `apt-get install chromium`; never `playwright install`) and the Python packages
+playwright + pytest-playwright; without them the test skips and says why. Options of pytest-playwright work, e.g.
+`--headed` or `--tracing retain-on-failure`. With AELIB_SAVE_SCREENSHOT=1 the VAE run trains in full mode and saves
+the explorer to figures/latent_explorer.png (normal runs leave the repository alone).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The notebooks the browser test opens, by model. None: the test writes a small notebook explorer_<model>.ipynb
+# (setup, a short training run, latent_explorer) into the server's root. A path relative to the repository (e.g.
+# "notebooks/03_vae.ipynb") is copied there instead and opened: its first `.aelib-latent-explorer` is tested.
+EXPLORER_NOTEBOOKS: dict[str, str | None] = {"vae": None, "cvae": None}
+
+CHROMIUM = os.environ.get("AELIB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]   # without the network flags Chromium hangs on a closed network
+SAVE_SCREENSHOT = os.environ.get("AELIB_SAVE_SCREENSHOT", "") not in ("", "0")
+SCREENSHOT_PATH = ROOT / "figures" / "latent_explorer.png"
+SERVER_START_TIMEOUT = 60     # seconds
+RUN_TIMEOUT = 240_000         # ms: kernel start + every cell (quick-mode training) until the explorer shows
+UPDATE_TIMEOUT = 30_000       # ms: one slider move until the new images are shown
+KEY_PRESSES = 20              # ArrowRight presses on the z1 slider (each one slider step, 1/200 of its range)
+
+
+def _missing() -> str | None:
+    if CHROMIUM is None:
+        return "no Chromium: install the Debian package (apt-get install chromium) or set AELIB_CHROMIUM"
+    try:
+        import playwright.sync_api  # noqa: F401
+        import pytest_playwright  # noqa: F401
+    except ImportError:
+        return "playwright / pytest-playwright are not installed (pip install playwright pytest-playwright)"
+    return None
+
+
+pytestmark = [
+    pytest.mark.skipif(_missing() is not None, reason=str(_missing())),
+    # pytest-playwright 0.10's base_url fixture, under pytest 9: not ours, and harmless
+    pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods:DeprecationWarning"),
+]
+
+
+# ------------------------------------------------------------------------------------------------ notebooks
+def explorer_notebook(model: str, full_epochs: int = 30) -> dict:
+    """A small notebook: setup, train a 2-D ``model`` (quick mode: 3 epochs), then its latent explorer."""
+    import nbformat
+
+    cells = [
+        nbformat.v4.new_markdown_cell(f"# Explorer test: {model.upper()}\n\nWritten by tests/test_browser.py."),
+        nbformat.v4.new_code_cell("import aelib\nfrom aelib import notebook, widgets\n\n"
+                                  "nb = notebook.setup(seed=0)\n"
+                                  "data = aelib.data.load_offline()   # no download attempt\nprint(data)"),
+        nbformat.v4.new_code_cell(f'model = aelib.build("{model}", latent_dim=2)\n'
+                                  f"history = aelib.fit(model, data, epochs=nb.epochs({full_epochs}))"),
+        nbformat.v4.new_code_cell("widgets.latent_explorer(model, data)"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    return nb
+
+
+def place_notebook(model: str, root: Path) -> str:
+    """Put the notebook for ``model`` into the server's root; return its name there."""
+    source = EXPLORER_NOTEBOOKS[model]
+    if source is None:
+        import nbformat
+
+        name = f"explorer_{model}.ipynb"
+        nbformat.write(explorer_notebook(model), root / name)
+        return name
+    path = ROOT / source
+    shutil.copy(path, root / path.name)
+    return path.name
+
+
+# ------------------------------------------------------------------------------------------------ the server
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path
+    log: Path
+
+    def tail(self, n: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 with a random token, its own config/runtime/workspace folders, in a temp root."""
+    base = tmp_path_factory.mktemp("lab")
+    root, config = base / "root", base / "config"
+    root.mkdir()
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))   # no news toast
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_DATA_DIR=str(base / "data"),
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), AELIB_QUICK="1")
+    env.setdefault("AELIB_DATA", str(ROOT / "data"))
+    env.pop("MPLBACKEND", None)          # the kernel uses the notebook's inline backend, as for a student
+    if SAVE_SCREENSHOT:                  # the README figure shows a model trained in full mode
+        env.pop("AELIB_QUICK", None)
+        env.pop("CI", None)
+    log = base / "jupyterlab.log"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+           "--ServerApp.port_retries=0", "--ip=127.0.0.1", f"--ServerApp.token={token}",
+           f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server_info = Lab(f"http://127.0.0.1:{port}", token, root, log)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            try:
+                with urllib.request.urlopen(f"{server_info.url}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not start (exit code {server.poll()}):\n{server_info.tail()}")
+            time.sleep(0.3)
+        yield server_info
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# ------------------------------------------------------------------------------------------------ the browser
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches the Debian Chromium, never a downloaded one."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM,
+            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 1000}, "device_scale_factor": 1}
+
+
+def pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def changed_box(before: np.ndarray, after: np.ndarray, threshold: int = 8):
+    """(left, top, right, bottom) of the pixels that changed by more than ``threshold`` levels, or None."""
+    if before.shape != after.shape:
+        return (0, 0, after.shape[1], after.shape[0])
+    rows, cols = np.nonzero(np.abs(before - after).max(axis=2) > threshold)
+    if not len(rows):
+        return None
+    return cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+
+
+def run_notebook(page, lab: Lab, name: str):
+    """Open ``name`` in JupyterLab, Run All Cells, and return the locator of its (first) latent explorer."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
+    expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=90_000)
+    page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+    explorer = page.locator(".aelib-latent-explorer").first
+    error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
+    expect(explorer.locator("img.aelib-map").or_(error).first).to_be_visible(timeout=RUN_TIMEOUT)
+    if error.count():
+        raise AssertionError(f"a cell of {name} failed:\n" + "\n".join(error.all_inner_texts())[-3000:])
+    for css in ("img.aelib-digit", "img.aelib-map"):
+        page.wait_for_function("el => el.complete && el.naturalWidth > 0",
+                               arg=explorer.locator(css).element_handle(), timeout=UPDATE_TIMEOUT)
+    explorer.scroll_into_view_if_needed()
+    return explorer
+
+
+def settled_screenshot(locator, before: np.ndarray | None = None, timeout: float = UPDATE_TIMEOUT / 1000):
+    """A screenshot of ``locator`` once it differs from ``before`` and two shots in a row agree."""
+    deadline = time.monotonic() + timeout
+    last = pixels(locator.screenshot())
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        shot = pixels(locator.screenshot())
+        if np.array_equal(shot, last) and (before is None or changed_box(before, shot) is not None):
+            return shot
+        last = shot
+    return last
+
+
+def test_vae_explorer_follows_the_z1_slider(page, lab):
+    from playwright.sync_api import expect
+
+    start = time.monotonic()
+    explorer = run_notebook(page, lab, place_notebook("vae", lab.root))
+    digit, lmap = explorer.locator("img.aelib-digit"), explorer.locator("img.aelib-map")
+    digit_before, map_before = settled_screenshot(digit), settled_screenshot(lmap)
+    readout = explorer.locator(".aelib-z1 .widget-readout")
+    value_before = readout.inner_text()
+
+    handle = explorer.locator(".aelib-z1 .noUi-handle")
+    handle.focus()
+    for _ in range(KEY_PRESSES):
+        handle.press("ArrowRight")
+    expect(readout).not_to_have_text(value_before, timeout=UPDATE_TIMEOUT)
+    expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=UPDATE_TIMEOUT)
+
+    digit_after = settled_screenshot(digit, digit_before)
+    map_after = settled_screenshot(lmap, map_before)
+    assert changed_box(digit_before, digit_after) is not None, "the decoded digit did not change"
+    box = changed_box(map_before, map_after)
+    assert box is not None, "the marker on the latent map did not move"
+    left, top, right, bottom = box
+    assert right - left > 20 and bottom - top < 24, f"the marker should move sideways only; changed area {box}"
+    ink_before, ink_after = map_before.max(axis=2) < 40, map_after.max(axis=2) < 40   # the marker's black ring
+    old_x, new_x = np.nonzero(ink_before & ~ink_after)[1].mean(), np.nonzero(ink_after & ~ink_before)[1].mean()
+    assert new_x > old_x + 5, f"the marker should move right (z1 grew): from x = {old_x:.0f} to {new_x:.0f}"
+    print(f"z1 {value_before} -> {readout.inner_text()}; map changed in {box}; "
+          f"{time.monotonic() - start:.1f} s including the notebook run")
+    if SAVE_SCREENSHOT:
+        page.mouse.move(0, 0)   # no hover highlight in the picture
+        SCREENSHOT_PATH.parent.mkdir(exist_ok=True)
+        explorer.screenshot(path=str(SCREENSHOT_PATH))
+
+
+def test_cvae_explorer_switches_the_digit(page, lab):
+    from playwright.sync_api import expect
+
+    explorer = run_notebook(page, lab, place_notebook("cvae", lab.root))
+    digit = explorer.locator("img.aelib-digit")
+    buttons = explorer.locator(".aelib-digit-picker")
+    before = settled_screenshot(digit)
+    current = buttons.locator("button.mod-active").inner_text().strip()
+    target = "7" if current != "7" else "1"
+    buttons.get_by_role("button", name=target, exact=True).click()
+    expect(buttons.locator("button.mod-active")).to_have_text(target, timeout=UPDATE_TIMEOUT)
+    after = settled_screenshot(digit, before)
+    assert changed_box(before, after) is not None, f"switching the digit {current} -> {target} changed nothing"
