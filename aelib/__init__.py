@@ -14,6 +14,18 @@ from .models import AE, AAE, CAAE, CVAE, MODELS, VAE, Config, build, count_param
 from .train import History, fit, pick_device, seed_everything
 
 __version__ = "0.1.0"
+_LAZY = ("plotting", "widgets", "diagrams", "figures", "metrics", "classifier", "elbo")  # import on first use
+
+
+def __getattr__(name):
+    """``aelib.plotting``, ``aelib.widgets``, ...: loaded on first use (they import matplotlib / ipywidgets)."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'aelib' has no attribute {name!r}")
+
+
 __all__ = [
     "AE", "AAE", "CAAE", "CVAE", "VAE", "MODELS", "Config", "build", "count_parameters",
     "MNIST", "Batches", "load_mnist", "load_test_split",

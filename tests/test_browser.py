@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The notebooks the browser test opens, by model. None: the test writes a small notebook explorer_<model>.ipynb
 # (setup, a short training run, latent_explorer) into the server's root. A path relative to the repository (e.g.
 # "notebooks/03_vae.ipynb") is copied there instead and opened: its first `.aelib-latent-explorer` is tested.
-EXPLORER_NOTEBOOKS: dict[str, str | None] = {"vae": None, "cvae": None}
+EXPLORER_NOTEBOOKS: dict[str, str | None] = {"vae": "notebooks/03_vae.ipynb", "cvae": None}
 
 CHROMIUM = os.environ.get("AELIB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -203,7 +203,7 @@ def run_notebook(page, lab: Lab, name: str):
     page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
     page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
     explorer = page.locator(".aelib-latent-explorer").first
-    error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
+    error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback")
     expect(explorer.locator("img.aelib-map").or_(error).first).to_be_visible(timeout=RUN_TIMEOUT)
     if error.count():
         raise AssertionError(f"a cell of {name} failed:\n" + "\n".join(error.all_inner_texts())[-3000:])
