@@ -85,6 +85,19 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per-digit", type=_positive_int, default=500, help="generated digits per label for the "
                           "conditional accuracy (default 500)")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    figures = commands.add_parser(
+        "figures", help="regenerate every PNG in figures/",
+        description="Regenerate the PNGs the README and notebooks show: architecture diagrams, the CVAE/CAAE digit "
+                    "grids, the latent maps and samples of all five models, the VAE manifold. Uses "
+                    "CHECKPOINTS/MODEL.pt when present (train them with `train`), else trains and saves them.")
+    figures.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default figures)")
+    figures.add_argument("--checkpoints", type=Path, default=Path("checkpoints"),
+                         help="folder of MODEL.pt checkpoints to use or create (default checkpoints)")
+    figures.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS,
+                         help=f"epochs when a model must be trained (default {DEFAULT_EPOCHS})")
+    figures.add_argument("--retrain", action="store_true", help="train every model even if its checkpoint exists")
+    figures.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
     return parser
 
 
@@ -172,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             train(args)
         elif args.command == "evaluate":
             evaluate(args)
+        elif args.command == "figures":
+            from aelib.figures import make_figures
+
+            make_figures(args.out, args.checkpoints, epochs=args.epochs, retrain=args.retrain, data_root=args.data)
     except (AelibError, FileNotFoundError, FloatingPointError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2

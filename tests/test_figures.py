@@ -43,3 +43,17 @@ def test_save_figure_is_atomic(tmp_path):
         save_figure(broken, path)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["f.png"], "the temporary file must be removed"
+
+
+def test_figures_command_writes_every_png(tmp_path, tiny_mnist_root):
+    from aelib.__main__ import main
+
+    out = tmp_path / "figs"
+    code = main(["figures", "--out", str(out), "--checkpoints", str(tmp_path / "ckpt"), "--epochs", "1",
+                 "--data", str(tiny_mnist_root)])
+    assert code == 0
+    expected = {f"architecture_{n}.png" for n in NAMES} | {"cvae_digits.png", "caae_digits.png",
+                                                          "vae_manifold.png", "latent_maps.png"}
+    assert {p.name for p in out.iterdir()} == expected
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == sorted(f"{n}.pt" for n in NAMES)
