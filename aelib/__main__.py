@@ -101,7 +101,8 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def train(args) -> None:
+def model_from_args(args):
+    """The untrained model that `train` options describe (seeded); bad combinations fail here, before any work."""
     import torch
 
     import aelib
@@ -114,7 +115,13 @@ def train(args) -> None:
     if args.label_guided:
         config["label_guided"] = True
     torch.manual_seed(args.seed)
-    model = aelib.build(args.model, **config)        # bad combinations fail here, before any work
+    return aelib.build(args.model, **config)
+
+
+def train(args) -> None:
+    import aelib
+
+    model = model_from_args(args)
     out = args.out or Path("checkpoints") / f"{args.model}.pt"
     if out.exists() and out.is_dir():
         raise aelib.AelibError(f"--out {out} is a folder; give a file path such as {out / (args.model + '.pt')}")

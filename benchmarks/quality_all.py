@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import aelib
-from aelib.__main__ import make_parser
+from aelib.__main__ import make_parser, model_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {  # checkpoint name -> extra command-line options of `python -m aelib train MODEL`
@@ -51,15 +51,7 @@ def cpu_name() -> str:
 def train_like_the_cli(name: str, model_name: str, options: list[str], data, out: Path, seed: int) -> float:
     """Train as `python -m aelib train` would (its parser supplies every default) and save; returns seconds."""
     args = make_parser().parse_args(["train", model_name, *options, "--seed", str(seed)])
-    config = {"latent_dim": args.latent_dim}
-    if args.hidden_dims:
-        config["hidden_dims"] = args.hidden_dims
-    if args.prior:
-        config["prior"] = args.prior
-    if args.label_guided:
-        config["label_guided"] = True
-    torch.manual_seed(args.seed)
-    model = aelib.build(args.model, **config)
+    model = model_from_args(args)
     start = time.perf_counter()
     history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         progress=False)
