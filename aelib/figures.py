@@ -56,7 +56,6 @@ def trained_models(data, checkpoints: Path, epochs: int, retrain: bool, progress
 def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathLike = "checkpoints",
                  epochs: int = 20, retrain: bool = False, data_root=None, progress: bool = True) -> list[Path]:
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import torch
 
     import aelib
@@ -73,17 +72,9 @@ def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathL
                                    out / f"{name}_digits.png"))
     written.append(save_figure(plotting.manifold(models["vae"], "quantiles", n=15), out / "vae_manifold.png"))
 
-    fig, axes = plt.subplots(2, len(NAMES), figsize=(3.2 * len(NAMES), 6.4), layout="constrained",
-                             gridspec_kw={"height_ratios": [1.1, 1]})
-    for col, name in enumerate(NAMES):
-        model = models[name]
-        background = model.prior.sample(3000, generator=generator) if model.adversarial else None
-        plotting.latent_scatter(model.encode(x, y), y, ax=axes[0, col], background=background, size=2,
-                                legend=False, title=name.upper())
-        labels = torch.arange(10).repeat(3) if model.conditional else None
-        plotting.image_grid(model.sample(30, labels, generator=generator), ncols=6, ax=axes[1, col])
-    fig.suptitle(f"codes of {len(x):,} test digits (top, coloured by digit) and samples (bottom); data: {data.source}",
-                 fontsize=10)
+    fig = plotting.latent_maps({name.upper(): models[name] for name in NAMES}, x, y,
+                               title=f"codes of {len(x):,} test digits, samples and reconstructions; "
+                                     f"data: {data.source}")
     written.append(save_figure(fig, out / "latent_maps.png"))
     for path in written:
         print(f"wrote {path}")

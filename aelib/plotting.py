@@ -306,3 +306,48 @@ def style_transfer(model, x, y, ax=None, title: str | None = None):
     ax.set_xticks([1 + c * 29 + 14 for c in range(12)], ["input", ""] + [str(d) for d in range(10)])
     ax.tick_params(length=0)
     return fig
+
+
+def latent_maps(models: dict, x, y=None, n_samples: int = 30, ncols: int = 5, n_recon: int = 5, seed: int = 0,
+                n_prior: int = 3000, width: float = 2.6, title: str | None = None):
+    """One column per model (``models`` maps a name to a trained model): latent map, samples, reconstructions.
+
+    Row 1: the codes of the images x (first two dimensions), coloured by digit when labels y are given, over grey
+    samples of the distribution that the model's ``sample`` decodes (N(0, I) for the AE, which has no prior; for a
+    label-guided prior, equally many samples of each digit's component). Each map keeps its own axis limits, so
+    read the ticks to compare spreads (:func:`compare_models` puts every map on the same limits instead).
+    Row 2: ``n_samples`` new images in ``ncols`` columns, from the same prior codes for every model with the same
+    prior (``seed``); conditional and label-guided models are asked for the digits 0, 1, ..., 9 in turn.
+    Row 3 (when ``n_recon`` > 0): ``n_recon`` images spread evenly through x, and their reconstructions below.
+    """
+    names = list(models)
+    nrows = 3 if n_recon else 2
+    sample_rows = math.ceil(n_samples / ncols)
+    heights = [1.0, sample_rows / ncols, 2.4 / ncols][:nrows]
+    fig, axes = plt.subplots(nrows, len(names), figsize=(width * len(names) + 0.9, 0.85 * width * sum(heights) + 0.9),
+                             layout="constrained", squeeze=False, gridspec_kw={"height_ratios": heights})
+    pick = torch.linspace(0, len(x) - 1, min(n_recon, len(x))).long() if n_recon else None
+    for col, name in enumerate(names):
+        model = models[name]
+        labels_for = (lambda n: torch.arange(n) % 10) if model.uses_labels else (lambda n: None)
+        guided = bool(getattr(model, "adversarial", False) and model.config.label_guided)
+        codes = model.encode(x, y if model.uses_labels else None).cpu()
+        background = model.prior_sample(n_prior, torch.arange(n_prior) % 10 if guided else None,
+                                        torch.Generator().manual_seed(seed)) if n_prior else None
+        latent_scatter(codes, y, ax=axes[0, col], size=2, background=background, legend=False, title=name)
+        images = model.sample(n_samples, labels_for(n_samples), generator=torch.Generator().manual_seed(seed))
+        image_grid(images, ncols=ncols, ax=axes[1, col])
+        if n_recon:
+            xr = x[pick]
+            yr = y[pick] if (y is not None and model.uses_labels) else None
+            image_grid(torch.cat([xr.cpu(), model.reconstruct(xr, yr).cpu()]), ncols=len(xr), ax=axes[2, col],
+                       row_labels=["in", "out"] if col == 0 else None)
+    axes[1, 0].set_ylabel("samples")
+    if n_recon:
+        axes[2, 0].set_ylabel("reconstructions")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", markerscale=4, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
