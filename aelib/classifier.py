@@ -181,7 +181,8 @@ def _load(path: Path, key: str) -> DigitClassifier | None:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.get("format") != FORMAT or payload.get("version") != VERSION or payload.get("key") != key:
             return None
-        model = DigitClassifier()
+        with torch.random.fork_rng(devices=[]):   # loading must not consume random numbers, as training doesn't
+            model = DigitClassifier()
         model.load_state_dict(payload["state_dict"])
     except Exception:  # noqa: BLE001: a damaged or foreign cache file is retrained
         return None

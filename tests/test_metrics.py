@@ -227,3 +227,14 @@ def test_evaluate_with_a_test_dir_without_mnist_is_a_clear_error(tiny_checkpoint
     assert main(["evaluate", str(tiny_checkpoints[0]), "--test-dir", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds no MNIST test split" in err[0]
+
+
+def test_loading_the_cached_judge_leaves_the_global_random_state_alone(offline_data):
+    from aelib.classifier import get_judge
+
+    get_judge(offline_data)                       # make sure the cache exists
+    torch.manual_seed(123)
+    get_judge(offline_data)                       # load it from the cache
+    after_load = torch.rand(3)
+    torch.manual_seed(123)
+    assert torch.equal(after_load, torch.rand(3))
