@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The notebooks the browser test opens, by model. None: the test writes a small notebook explorer_<model>.ipynb
 # (setup, a short training run, latent_explorer) into the server's root. A path relative to the repository (e.g.
 # "notebooks/03_vae.ipynb") is copied there instead and opened: its first `.aelib-latent-explorer` is tested.
-EXPLORER_NOTEBOOKS: dict[str, str | None] = {"vae": "notebooks/03_vae.ipynb", "cvae": None}
+EXPLORER_NOTEBOOKS: dict[str, str | None] = {"vae": "notebooks/03_vae.ipynb", "cvae": "notebooks/04_cvae.ipynb"}
 
 CHROMIUM = os.environ.get("AELIB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
