@@ -21,10 +21,11 @@ from .errors import AelibError
 
 N_COMPONENTS = 10          # one mixture component / swiss-roll stretch per digit
 MIXTURE_RADIUS = 4.0       # the component means lie on a circle of this radius
-MIXTURE_RADIAL_STD = 0.5   # each component is an ellipse, long along the circle...
-MIXTURE_TANGENT_STD = 0.1  # ...and thin across it, as in Makhzani et al., figure 4
+MIXTURE_RADIAL_STD = 0.5   # each component is an ellipse: std 0.5 along the radius...
+MIXTURE_TANGENT_STD = 0.1  # ...and 0.1 x radius (here 0.4) along the circle
 SWISS_ROLL_TURNS = 1.5     # turns of the spiral
 SWISS_ROLL_NOISE = 0.08    # thickness of the ribbon
+SWISS_ROLL_GRID = 1000     # points on the spiral's centre line used to find the nearest stretch
 
 PRIORS = ("gaussian", "mixture", "swiss_roll")
 
@@ -52,6 +53,19 @@ class Prior:
     def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def nearest_component(self, z, per_component: int = 500) -> torch.Tensor:
+        """The component (0..9) nearest each code z of shape (N, latent_dim), as an int64 tensor of shape (N,).
+
+        For a label-guided prior, ``(prior.nearest_component(codes) == labels).float().mean()`` is the fraction of
+        digits encoded onto their own component. This general version works for any prior that samples by
+        component: it draws ``per_component`` samples of each (with a fixed seed) and returns the component of the
+        sample nearest each code. Priors with a simple shape override it with an exact rule.
+        """
+        z = _codes(z, self.latent_dim)
+        labels = torch.arange(N_COMPONENTS).repeat_interleave(per_component)
+        reference = self.sample(len(labels), labels, torch.Generator().manual_seed(0)).float()
+        return labels[torch.cdist(z, reference).argmin(dim=1)]
+
     def __repr__(self):
         return f"{type(self).__name__}(latent_dim={self.latent_dim}, label_guided={self.label_guided})"
 
@@ -62,11 +76,20 @@ class Gaussian(Prior):
     def sample(self, n, y=None, generator=None):
         return torch.randn(n, self.latent_dim, generator=generator)
 
+    def nearest_component(self, z, per_component: int = 500):
+        raise AelibError("the gaussian prior has no components: nearest_component applies to 'mixture' and "
+                         "'swiss_roll'")
+
 
 class Mixture(Prior):
     """Ten elongated Gaussians with their means on a circle of radius MIXTURE_RADIUS."""
 
     name = "mixture"
+
+    def means(self) -> torch.Tensor:
+        """The component means, shape (10, 2): component k sits at angle 2 pi k / 10 on the circle."""
+        angle = 2 * math.pi * torch.arange(N_COMPONENTS) / N_COMPONENTS
+        return MIXTURE_RADIUS * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
 
     def sample(self, n, y=None, generator=None):
         k = self._components(n, y, generator)
@@ -77,19 +100,40 @@ class Mixture(Prior):
         y_ = radial * torch.sin(angle) + tangent * torch.cos(angle)
         return torch.stack([x, y_], dim=1)
 
+    def nearest_component(self, z, per_component: int = 500) -> torch.Tensor:
+        """The component whose mean is nearest each code (equivalently: the nearest angle), shape (N,)."""
+        return torch.cdist(_codes(z, self.latent_dim), self.means()).argmin(dim=1)
+
 
 class SwissRoll(Prior):
     """A 2-D spiral: position t in [0, 1) along it, radius growing with t; stretch k covers t in [k/10, (k+1)/10)."""
 
     name = "swiss_roll"
 
+    @staticmethod
+    def centre_line(t: torch.Tensor) -> torch.Tensor:
+        """The points of the spiral (without the noise) at positions t in [0, 1), shape (len(t), 2)."""
+        angle = 2 * math.pi * SWISS_ROLL_TURNS * t + math.pi / 2
+        radius = 1.0 + 3.0 * t
+        return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)
+
     def sample(self, n, y=None, generator=None):
         k = self._components(n, y, generator)
         t = (k.float() + torch.rand(n, generator=generator)) / N_COMPONENTS
-        angle = 2 * math.pi * SWISS_ROLL_TURNS * t + math.pi / 2
-        radius = 1.0 + 3.0 * t
-        point = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)
-        return point + SWISS_ROLL_NOISE * torch.randn(n, 2, generator=generator)
+        return self.centre_line(t) + SWISS_ROLL_NOISE * torch.randn(n, 2, generator=generator)
+
+    def nearest_component(self, z, per_component: int = 500) -> torch.Tensor:
+        """The stretch holding the point of the spiral nearest each code, shape (N,)."""
+        t = (torch.arange(SWISS_ROLL_GRID) + 0.5) / SWISS_ROLL_GRID
+        nearest = torch.cdist(_codes(z, self.latent_dim), self.centre_line(t)).argmin(dim=1)
+        return nearest * N_COMPONENTS // SWISS_ROLL_GRID
+
+
+def _codes(z, latent_dim: int) -> torch.Tensor:
+    z = torch.as_tensor(z).detach().float().cpu()
+    if z.dim() != 2 or z.shape[1] != latent_dim:
+        raise AelibError(f"codes must have shape (N, {latent_dim}), got {tuple(z.shape)}")
+    return z
 
 
 def make_prior(name: str, latent_dim: int, label_guided: bool = False) -> Prior:
