@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import torch
 
-# classifier and metrics are imported here so that `import aelib` makes aelib.classifier and aelib.metrics available
-from . import classifier, losses, metrics  # noqa: F401
+from . import losses, metrics
 from .errors import AelibError
 from .models import AE, evaluating
 

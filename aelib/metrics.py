@@ -16,13 +16,12 @@ Every function is deterministic for a given ``seed`` and leaves the global rando
 """
 from __future__ import annotations
 
-import math
 
 import torch
 
 from .errors import AelibError
 from .models import N_CLASSES, check_images, check_labels, evaluating
-from .priors import MIXTURE_RADIUS, N_COMPONENTS
+from .priors import make_prior
 
 MAX_POINTS = 2000   # prior matching compares at most this many codes with as many prior samples
 
@@ -172,27 +171,13 @@ def prior_matching(model, x, y=None, max_points: int = MAX_POINTS, seed: int = 0
 
 
 def mixture_means() -> torch.Tensor:
-    """The 10 component means of the ``mixture`` prior, on a circle of radius MIXTURE_RADIUS, shape (10, 2)."""
-    angle = 2 * math.pi * torch.arange(N_COMPONENTS, dtype=torch.float64) / N_COMPONENTS
-    return MIXTURE_RADIUS * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    """The 10 component means of the ``mixture`` prior, shape (10, 2) (see :meth:`aelib.priors.Mixture.means`)."""
+    return make_prior("mixture", 2).means()
 
 
-def nearest_component(prior, z: torch.Tensor, seed: int = 0, per_component: int = 500) -> torch.Tensor:
-    """The component (0..9) of ``prior`` nearest to each code, shape (N,).
-
-    Uses ``prior.nearest_component`` when the prior has one; for the mixture, else, the nearest component mean;
-    for other priors, the component of the nearest of ``per_component`` samples drawn from each component.
-    """
-    z = _as_points(z)
-    own = getattr(prior, "nearest_component", None)
-    if callable(own):
-        return torch.as_tensor(own(z.float())).long().cpu()
-    if prior.name == "mixture":
-        return torch.cdist(z, mixture_means()).argmin(1)
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(N_COMPONENTS).repeat_interleave(per_component)
-    reference = prior.sample(len(labels), labels, generator).double()
-    return labels[torch.cdist(z, reference).argmin(1)]
+def nearest_component(prior, z: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The component (0..9) of ``prior`` nearest to each code, shape (N,): ``prior.nearest_component`` on the CPU."""
+    return torch.as_tensor(prior.nearest_component(_as_points(z).float())).long().cpu()
 
 
 def own_component_fraction(model, x, y, seed: int = 0) -> float:
