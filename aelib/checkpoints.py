@@ -66,7 +66,8 @@ def load(path: str | os.PathLike, expected: str | None = None, map_location="cpu
     try:
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError) as err:
-        raise CheckpointError(f"{path}: the weights do not fit its {config.name!r} config ({str(err)[:200]})") \
-            from None
+        raise CheckpointError(f"{path}: the weights do not fit its {config.name!r} config; was it saved by an "
+                              f"older aelib? Retrain it with `python -m aelib train {config.name}` "
+                              f"({str(err)[:200]})") from None
     model.eval()
     return (model, payload.get("extra", {})) if with_extra else model

@@ -14,7 +14,7 @@ TITLES = {
     "vae": "VAE: the encoder outputs a distribution; z is sampled from it",
     "cvae": "CVAE: encoder and decoder also see the digit y",
     "aae": "AAE: a discriminator makes the codes look like samples of p(z)",
-    "caae": "CAAE: the AAE with the digit y given to encoder and decoder",
+    "caae": "CAAE: the digit y goes to encoder, decoder and discriminator",
 }
 
 
@@ -86,8 +86,11 @@ def architecture(name: str, ax=None):
         _arrow(ax, z, disc, "fake")
         ax.text(6.6, top - 1.8, "prior sample or code?\nthe encoder learns to fool it", ha="left", va="center",
                 fontsize=8, color="0.3")
+        if conditional:   # the CAAE's discriminator judges (code, digit) pairs
+            _arrow(ax, _box(ax, 4.2, top - 3.1, "digit y", "label", w=1.2, h=0.5), disc)
     ax.set_xlim(-0.8, dec_x + 3.1)
-    ax.set_ylim(top - 2.5 if adversarial else top - 1.1, top + 2.1 if (conditional or variational) else top + 0.7)
+    bottom = (3.5 if conditional else 2.5) if adversarial else 1.1
+    ax.set_ylim(top - bottom, top + 2.1 if (conditional or variational) else top + 0.7)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(TITLES[name], fontsize=11)

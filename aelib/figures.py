@@ -1,6 +1,6 @@
 """``python -m aelib figures``: regenerate every PNG in figures/ that the README and notebooks show.
 
-Trains the five models with the command-line defaults (or loads ``checkpoints/MODEL.pt`` when it exists and
+Trains the five models as ``python -m aelib train MODEL`` does (or loads ``checkpoints/MODEL.pt`` when it exists and
 ``--retrain`` is not given), then draws: an architecture diagram per model, the "every digit on demand" grids of the
 CVAE and CAAE, the latent maps and samples of all five side by side, and the VAE's manifold. Each PNG is written to a
 temporary file and renamed, so a failed run never leaves a half-written figure or destroys a good one.
@@ -32,10 +32,11 @@ def save_figure(fig, path: Path, dpi: int = 80) -> Path:
     return path
 
 
-def trained_models(data, checkpoints: Path, epochs: int, retrain: bool, progress: bool = True) -> dict:
+def trained_models(data, checkpoints: Path, epochs: int | None, retrain: bool, progress: bool = True) -> dict:
     import torch
 
     import aelib
+    from aelib.__main__ import default_epochs
 
     models = {}
     for name in NAMES:
@@ -46,15 +47,16 @@ def trained_models(data, checkpoints: Path, epochs: int, retrain: bool, progress
             continue
         torch.manual_seed(0)
         model = aelib.build(name)
-        aelib.fit(model, data, epochs=epochs, progress=progress)
+        n_epochs = epochs or default_epochs(name)
+        aelib.fit(model, data, epochs=n_epochs, progress=progress)
         aelib.save(model, path)
         models[name] = model.cpu()
-        print(f"{name}: trained {epochs} epochs, saved {path}")
+        print(f"{name}: trained {n_epochs} epochs, saved {path}")
     return models
 
 
 def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathLike = "checkpoints",
-                 epochs: int = 20, retrain: bool = False, data_root=None, progress: bool = True) -> list[Path]:
+                 epochs: int | None = None, retrain: bool = False, data_root=None, progress: bool = True) -> list[Path]:
     matplotlib.use("Agg")
     import torch
 

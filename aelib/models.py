@@ -7,7 +7,8 @@ model         the code z of an image x                    what keeps the code sp
 ``vae``       z ~ q(z|x) = N(mu(x), diag sigma^2(x))      KL(q(z|x) || N(0, I)) in the loss (the ELBO)
 ``cvae``      z ~ q(z|x, y); the decoder also sees y      the same KL; y carries the digit, z the style
 ``aae``       z = f(x)                                    a discriminator: codes must look like p(z)
-``caae``      z = f(x, y); the decoder also sees y        the same discriminator
+``caae``      z = f(x, y); the decoder also sees y        a discriminator that also sees y: the codes
+                                                          of every digit on their own must look like p(z)
 ============  ==========================================  ==============================================
 
 Every model has the same interface: ``encode(x, y=None)``, ``decode(z, y=None)`` (pixel probabilities, shape
@@ -84,59 +85,68 @@ def _widths(value, what: str) -> tuple[int, ...]:
 
 # ---------------------------------------------------------------------------------------------- building blocks
 class MLP(nn.Sequential):
-    """Linear -> ReLU (-> Dropout) for each hidden width, then a final Linear to ``out_dim``."""
+    """Linear -> ReLU (-> Dropout) for each hidden width, then a final Linear to ``out_dim``.
 
-    def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, dropout: float = 0.0):
+    With ``n_classes`` > 0 the forward pass also takes the digit labels ``y``, and the one-hot label joins the input
+    of *every* Linear layer, not only the first: each layer then has its own weights for the label, so the digit can
+    steer the network all the way to the pixels. Measured for the CVAE (4,000 offline training digits, seeds 0-2,
+    500 samples per digit read by the judge): samples read as the requested digit after 20 epochs 93.8%/94.7% with
+    the label at the input only, 97.3%/95.5% with it at every layer; after 40 epochs 96.9%/97.2% against
+    97.9%/97.5%/97.9%. The gain is largest for the weakest digit, the 1 (20 epochs: 67%/70% -> 87%/78%).
+    """
+
+    def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, dropout: float = 0.0,
+                 n_classes: int = 0):
         layers: list[nn.Module] = []
         for width in hidden_dims:
-            layers += [nn.Linear(in_dim, width), nn.ReLU()]
+            layers += [nn.Linear(in_dim + n_classes, width), nn.ReLU()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             in_dim = width
-        layers.append(nn.Linear(in_dim, out_dim))
+        layers.append(nn.Linear(in_dim + n_classes, out_dim))
         super().__init__(*layers)
+        self.n_classes = n_classes
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.n_classes:
+            return super().forward(h)
+        label = F.one_hot(y, self.n_classes).to(h.dtype)
+        for layer in self:
+            h = layer(torch.cat([h, label], dim=1) if isinstance(layer, nn.Linear) else h)
+        return h
 
 
 class Encoder(nn.Module):
-    """Image (and, when conditional, the one-hot digit) -> ``out_dim`` numbers."""
+    """Image (and, when conditional, the digit) -> ``out_dim`` numbers."""
 
     def __init__(self, out_dim: int, hidden_dims, n_classes: int = 0, dropout: float = 0.0):
         super().__init__()
-        self.n_classes = n_classes
-        self.net = MLP(N_PIXELS + n_classes, hidden_dims, out_dim, dropout)
+        self.net = MLP(N_PIXELS, hidden_dims, out_dim, dropout, n_classes)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_with_label(x.flatten(1), y, self.n_classes))
+        return self.net(x.flatten(1), y)
 
 
 class Decoder(nn.Module):
-    """Code z (and, when conditional, the one-hot digit) -> pixel logits of shape (N, 1, 28, 28)."""
+    """Code z (and, when conditional, the digit) -> pixel logits of shape (N, 1, 28, 28)."""
 
     def __init__(self, latent_dim: int, hidden_dims, n_classes: int = 0, dropout: float = 0.0):
         super().__init__()
-        self.n_classes = n_classes
-        self.net = MLP(latent_dim + n_classes, hidden_dims, N_PIXELS, dropout)
+        self.net = MLP(latent_dim, hidden_dims, N_PIXELS, dropout, n_classes)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_with_label(z, y, self.n_classes)).view(-1, *IMAGE_SHAPE)
+        return self.net(z, y).view(-1, *IMAGE_SHAPE)
 
 
 class Discriminator(nn.Module):
-    """Code z (and, for a label-guided prior, the one-hot digit) -> one logit: "was z drawn from the prior?"."""
+    """Code z (and, for the CAAE or a label-guided prior, the digit) -> one logit: "was z drawn from the prior?"."""
 
     def __init__(self, latent_dim: int, hidden_dims, n_classes: int = 0):
         super().__init__()
-        self.n_classes = n_classes
-        self.net = MLP(latent_dim + n_classes, hidden_dims, 1)
+        self.net = MLP(latent_dim, hidden_dims, 1, n_classes=n_classes)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_with_label(z, y, self.n_classes)).squeeze(1)
-
-
-def _with_label(h: torch.Tensor, y: torch.Tensor | None, n_classes: int) -> torch.Tensor:
-    if not n_classes:
-        return h
-    return torch.cat([h, F.one_hot(y, n_classes).to(h.dtype)], dim=1)
+        return self.net(z, y).squeeze(1)
 
 
 def _inference(method):
@@ -327,7 +337,13 @@ class AAE(AE):
         cfg = self.config
         self.prior = make_prior(cfg.prior, cfg.latent_dim, cfg.label_guided)
         self.discriminator = Discriminator(cfg.latent_dim, cfg.disc_hidden_dims,
-                                           N_CLASSES if cfg.label_guided else 0)
+                                           N_CLASSES if self.discriminator_sees_label else 0)
+
+    @property
+    def discriminator_sees_label(self) -> bool:
+        """True when the discriminator judges (code, digit) pairs rather than codes alone: with a label-guided
+        prior (each digit has its own component) and in the CAAE (each digit's codes must fill the whole prior)."""
+        return self.conditional or self.config.label_guided
 
     @property
     def uses_labels(self) -> bool:
@@ -364,7 +380,7 @@ class AAE(AE):
         return super().loss(x, y)
 
     def training_step(self, x, y, optimizers):
-        guide = y if self.config.label_guided else None
+        guide = y if self.discriminator_sees_label else None   # what the discriminator sees next to each code
         # (1) reconstruction: encoder + decoder
         z = self.encoder(x, y)
         recon = -losses.bernoulli_log_likelihood(self.decoder(z, y), x).mean()
@@ -385,12 +401,21 @@ class AAE(AE):
 
 
 class CAAE(AAE):
-    """The conditional AAE: encoder and decoder see the digit, so the code is free to hold only the style."""
+    """The conditional AAE: encoder and decoder see the digit, so the code is free to hold only the style.
+
+    Its discriminator sees the digit too. A CAAE draws a 7 by decoding z ~ p(z) with y = 7, so the codes of the
+    7s on their own must fill p(z): wherever they leave a hole, the decoder has never learnt what a 7 there looks
+    like. A discriminator that sees only z checks the codes of all digits pooled, which allows each digit to keep
+    to its own corner; one that sees (z, y) checks q(z | y) against p(z) for every digit separately. Measured on the
+    4,000 offline training digits (20 epochs, seeds 0 and 1, 500 samples per digit read by the judge): conditional
+    accuracy 88.9%/92.4% -> 98.7%/98.0%, worst digit (the 1) 58%/77% -> 96%/94% (worst then the 5).
+    """
 
     name = "caae"
     conditional = True
-    # The AAE's slower discriminator made the CAAE worse (two seeds, 20 epochs: two-sample test 53%/52% -> 61%/80%,
-    # test reconstruction 137/135 -> 147/155 nats), so the CAAE keeps one setting for all three optimisers.
+    # The AAE's slower discriminator made the CAAE worse (with a discriminator blind to y; two seeds, 20 epochs:
+    # two-sample test 53%/52% -> 61%/80%, test reconstruction 137/135 -> 147/155 nats), so the CAAE keeps one
+    # setting for all three optimisers.
     DISCRIMINATOR_LR_SCALE = 1.0
     DISCRIMINATOR_BETAS = (0.9, 0.999)
 

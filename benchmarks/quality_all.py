@@ -2,10 +2,11 @@
 
     python benchmarks/quality_all.py [--test-dir ../shared/mnist] [--out checkpoints/quality_all] [--reuse]
 
-Trains, with the command line's defaults (20 epochs, batch 64, latent_dim 2, Adam lr 1e-3, seed 0), the
-ae, vae, cvae, aae (Gaussian prior), aae with the label-guided mixture prior, and caae on the 4,000 offline training
-digits (``aelib.data.load_offline()``, whatever the network offers), saves their checkpoints to ``--out``, trains
-the digit judge on the same 4,000 digits, and prints the table of ``python -m aelib evaluate`` on:
+Trains, with the command line's defaults (20 epochs, the CVAE 60; batch 64, latent_dim 2, Adam lr 1e-3, seed 0;
+other options as in RUNS), the ae, vae, cvae, aae (Gaussian prior), aae with the label-guided mixture prior, and caae
+on the 4,000 offline training digits (``aelib.data.load_offline()``, whatever the network offers), saves their
+checkpoints to ``--out``, trains the digit judge on the same 4,000 digits, and prints the table of
+``python -m aelib evaluate`` on:
 
 * the official MNIST test split (10,000 digits) when ``--test-dir`` holds its t10k IDX files (default
   ../shared/mnist next to the repository): used for evaluation only, never for training or tuning;
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 import aelib
-from aelib.__main__ import make_parser, model_from_args
+from aelib.__main__ import default_epochs, make_parser, model_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {  # checkpoint name -> extra command-line options of `python -m aelib train MODEL`
@@ -52,9 +53,10 @@ def train_like_the_cli(name: str, model_name: str, options: list[str], data, out
     """Train as `python -m aelib train` would (its parser supplies every default) and save; returns seconds."""
     args = make_parser().parse_args(["train", model_name, *options, "--seed", str(seed)])
     model = model_from_args(args)
+    args.epochs = args.epochs or default_epochs(model_name)
     start = time.perf_counter()
     history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        progress=False)
+                        binarize=args.binarize, progress=False)
     seconds = time.perf_counter() - start
     aelib.save(model, out, history=list(history), data_source=data.source)
     print(f"  {name:20s} {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}: {seconds:6.1f} s -> {out}",

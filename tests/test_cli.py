@@ -20,7 +20,8 @@ def test_help():
     assert result.returncode == 0 and "--latent-dim" in result.stdout and "--prior" in result.stdout
 
 
-@pytest.mark.parametrize("name, extra", [("vae", []), ("caae", ["--prior", "mixture", "--label-guided"])])
+@pytest.mark.parametrize("name, extra", [
+    ("vae", []), ("caae", ["--prior", "mixture", "--label-guided", "--dropout", "0.2"])])
 def test_train_saves_a_loadable_checkpoint_and_prints_metrics(tmp_path, tiny_mnist_root, name, extra):
     out = tmp_path / "run" / f"{name}.pt"
     result = cli("train", name, "--epochs", "2", "--data", str(tiny_mnist_root), "--out", str(out),
@@ -31,6 +32,7 @@ def test_train_saves_a_loadable_checkpoint_and_prints_metrics(tmp_path, tiny_mni
         assert "negative_elbo" in result.stdout and "nll_iw100" in result.stdout
     model, extra_info = aelib.load(out, expected=name, with_extra=True)
     assert model.config.hidden_dims == (64,)
+    assert model.config.dropout == (0.2 if "--dropout" in extra else 0.0)
     assert len(extra_info["history"]) == 2
 
 
@@ -43,6 +45,8 @@ def test_train_saves_a_loadable_checkpoint_and_prints_metrics(tmp_path, tiny_mni
     (["train", "vae", "--prior", "mixture"], "'aae' and 'caae' only"),
     (["train", "aae", "--prior", "swiss_roll", "--latent-dim", "3"], "latent_dim=2"),
     (["train", "vae", "--hidden-dims", "512,x"], "layer widths"),
+    (["train", "vae", "--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["train", "vae", "--dropout", "lots"], "invalid float value: 'lots'"),
     (["fly"], "invalid choice: 'fly'"),
 ])
 def test_bad_input_is_one_line_and_non_zero(args, message, capsys):

@@ -1,0 +1,45 @@
+"""aelib.notebook: quick mode and the training budget that keeps a notebook's run time the same on full MNIST."""
+import torch
+
+import aelib
+from aelib.notebook import BUDGET_TRAIN_SIZE, Setup
+
+
+def make(quick=False, train_size=BUDGET_TRAIN_SIZE):
+    return Setup(seed=0, device=torch.device("cpu"), quick=quick, train_size=train_size)
+
+
+def test_epochs_on_the_offline_sample_are_as_named_or_a_tenth_in_quick_mode():
+    assert [make().epochs(n) for n in (1, 10, 20, 30)] == [1, 10, 20, 30]
+    assert [make(quick=True).epochs(n) for n in (1, 10, 20, 30)] == [1, 1, 2, 3]
+
+
+def test_epochs_shrink_with_a_larger_training_set_so_the_images_seen_stay_about_the_same():
+    full = make(train_size=60_000)
+    assert [full.epochs(n) for n in (10, 20, 30, 60)] == [1, 1, 2, 4]
+    assert make(train_size=8_000).epochs(20) == 10
+    assert make(quick=True, train_size=60_000).epochs(30) == 1      # never 0
+    assert make(train_size=1_000).epochs(20) == 20                   # a smaller set is not stretched
+
+
+def test_load_data_sizes_a_larger_mnist_for_a_notebook(tmp_path, offline_data, capsys):
+    """8,000 training and 2,000 test digits in torchvision's layout: all training digits are kept (the epochs
+    halve), the test split is cut to 100 of each digit."""
+    big = aelib.MNIST(offline_data.train_x.repeat(2, 1, 1, 1), offline_data.train_y.repeat(2),
+                      offline_data.test_x.repeat(2, 1, 1, 1), offline_data.test_y.repeat(2), source="test")
+    aelib.data.write_mnist_raw(tmp_path, big)
+    nb = make()
+    data = nb.load_data(tmp_path)
+    assert len(data.train_x) == 8_000 and nb.train_size == 8_000
+    assert torch.bincount(data.test_y, minlength=10).tolist() == [100] * 10
+    assert "1,000 of its 2,000 test digits" in data.source
+    assert nb.epochs(20) == 10
+    assert "scaled by 4,000/8,000" in capsys.readouterr().out
+    again = make().load_data(tmp_path)          # the same test digits every time
+    assert torch.equal(again.test_x, data.test_x)
+
+
+def test_load_data_keeps_a_small_test_split_whole(tiny_mnist_root):
+    nb = make()
+    data = nb.load_data(tiny_mnist_root)
+    assert len(data.train_x) == 300 and len(data.test_x) == 100 and nb.epochs(20) == 20
