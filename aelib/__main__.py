@@ -65,6 +65,8 @@ def make_parser() -> argparse.ArgumentParser:
                        "in [0, 1) (default 0)")
     train.add_argument("--binarize", action="store_true", help="redraw every pixel as 0/1 with its grey level as the "
                        "probability each time an image is served (dynamic binarisation, a regulariser)")
+    train.add_argument("--shift", type=int, default=0, help="move every training image by a random 0..N pixels "
+                       "each time it is served (augmentation; default 0)")
     train.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
     train.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"Adam learning rate "
                        f"(default {DEFAULT_LR})")
@@ -134,6 +136,7 @@ def train(args) -> None:
     import aelib
 
     model = model_from_args(args)
+    aelib.data.check_shift(args.shift)
     args.epochs = args.epochs or default_epochs(args.model)
     out = args.out or Path("checkpoints") / f"{args.model}.pt"
     if out.exists() and out.is_dir():
@@ -143,7 +146,7 @@ def train(args) -> None:
     print(f"model: {args.model}, {aelib.count_parameters(model):,} parameters, config {model.config.to_dict()}")
     start = time.perf_counter()
     history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        binarize=args.binarize, progress=not args.no_progress)
+                        binarize=args.binarize, shift=args.shift, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     aelib.save(model, out, history=list(history), data_source=data.source)
     print(f"trained {args.epochs} epochs in {seconds:.1f} s; saved {out}")

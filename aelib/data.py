@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import DataError
 
+MAX_SHIFT = 8                 # Batches(shift=...): at most this many pixels
 SPLIT_SEED = 0               # the offline train/test split is the same on every machine
 OFFLINE_TEST_PER_DIGIT = 100  # offline: 100 digits of each class are held out (1,000 test, 4,000 train)
 MNIST_FILES = {               # name -> (IDX magic number, shape after the count), as torchvision stores them
@@ -203,24 +205,36 @@ def write_mnist_raw(root: str | os.PathLike, data: MNIST) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ batches
+def check_shift(shift) -> int:
+    """``shift`` if it is a valid :class:`Batches` shift (whole pixels from 0 to MAX_SHIFT), else a DataError."""
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_SHIFT:
+        raise DataError(f"shift must be a whole number of pixels from 0 to {MAX_SHIFT}, got {shift!r}")
+    return shift
+
+
 class Batches:
     """Mini-batches sliced from in-memory tensors: ``for x, y in Batches(x, y, 128, seed=0): ...``.
 
-    Shuffles with its own seeded generator (a new order each epoch, the same orders for the same seed). With
-    ``binarize=True`` each pixel is redrawn as 0/1 with probability equal to its grey level every time it is served
-    (dynamic binarisation), so the model never sees the same binary image twice.
+    Shuffles with its own seeded generator (a new order each epoch, the same orders for the same seed). Two
+    optional augmentations, applied each time an image is served, so the model never sees exactly the same image twice:
+
+    * ``shift=k``: move the image by a random whole number of pixels from -k to k, up or down and left or right
+      independently (ink moved past the border is lost, the uncovered border is black);
+    * ``binarize=True``: redraw each pixel as 0/1 with probability equal to its grey level (dynamic binarisation).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 128, shuffle: bool = True,
-                 seed: int = 0, binarize: bool = False, drop_last: bool = False, device=None):
+                 seed: int = 0, binarize: bool = False, drop_last: bool = False, device=None, shift: int = 0):
         if batch_size < 1:
             raise DataError(f"batch_size must be at least 1, got {batch_size}")
+        check_shift(shift)
         if y is not None and len(y) != len(x):
             raise DataError(f"{len(x)} images but {len(y)} labels")
         device = torch.device(device) if device is not None else x.device
         self.x = x.to(device)
         self.y = y.to(device) if y is not None else None
         self.batch_size, self.shuffle, self.binarize, self.drop_last = batch_size, shuffle, binarize, drop_last
+        self.shift = shift
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self):
@@ -233,9 +247,20 @@ class Batches:
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start:start + self.batch_size] if order is not None else slice(start, start + self.batch_size)
             x = self.x[index]
+            if self.shift:
+                x = self._shifted(x)
             if self.binarize:
                 x = torch.bernoulli(x, generator=self._device_generator(x))
             yield x, (self.y[index] if self.y is not None else None)
+
+    def _shifted(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image of the batch x (N, 1, H, W) moved by its own random offset in [-shift, shift]^2."""
+        n, k = len(x), self.shift
+        offset = torch.randint(0, 2 * k + 1, (2, n), generator=self.generator).to(x.device)   # 0..2k = -k..k
+        padded = F.pad(x, (k, k, k, k))                                                     # (N, 1, H+2k, W+2k)
+        rows = (offset[0, :, None] + torch.arange(x.shape[2], device=x.device))[:, :, None]  # (N, H, 1)
+        cols = (offset[1, :, None] + torch.arange(x.shape[3], device=x.device))[:, None, :]  # (N, 1, W)
+        return padded[torch.arange(n, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
 
     def _device_generator(self, x):
         return self.generator if x.device.type == "cpu" else None

@@ -48,11 +48,12 @@ class History(list):
 
 def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE, lr: float = 1e-3, seed: int = 0,
         callback: Callable[[int, dict, AE], None] | None = None, device=None, binarize: bool = False,
-        progress: bool = True) -> History:
+        shift: int = 0, progress: bool = True) -> History:
     """Train ``model`` and return its per-epoch loss history.
 
     ``data``: an :class:`~aelib.data.MNIST` (its training split is used), a tuple ``(images, labels)`` or a tensor
     of images. ``callback(epoch, losses, model)`` runs after each epoch (notebooks use it to draw as they train).
+    ``binarize`` and ``shift`` augment the training images (see :class:`~aelib.data.Batches`).
     The same seed gives the same losses on the CPU. A non-finite loss stops training with an error.
     """
     x, y = _training_tensors(data)
@@ -65,7 +66,8 @@ def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE,
     seed_everything(seed)
     device = pick_device(device)
     model.to(device).train()
-    batches = Batches(x, y if model.uses_labels else None, batch_size, seed=seed, binarize=binarize, device=device)
+    batches = Batches(x, y if model.uses_labels else None, batch_size, seed=seed, binarize=binarize, shift=shift,
+                      device=device)
     optimizers = model.configure_optimizers(lr)
     history = History()
     bar = _progress_bar(epochs * len(batches), f"{model.name} ", disable=not progress)

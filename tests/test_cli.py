@@ -47,6 +47,7 @@ def test_train_saves_a_loadable_checkpoint_and_prints_metrics(tmp_path, tiny_mni
     (["train", "vae", "--hidden-dims", "512,x"], "layer widths"),
     (["train", "vae", "--dropout", "1.5"], "dropout must be in [0, 1)"),
     (["train", "vae", "--dropout", "lots"], "invalid float value: 'lots'"),
+    (["train", "vae", "--shift", "-1"], "shift must be a whole number of pixels from 0 to 8"),
     (["fly"], "invalid choice: 'fly'"),
 ])
 def test_bad_input_is_one_line_and_non_zero(args, message, capsys):

@@ -76,6 +76,31 @@ def test_conditional_decoder_uses_the_label():
     assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
 
 
+@pytest.mark.parametrize("name", ["cvae", "caae"])
+def test_the_label_reaches_every_layer_of_a_conditional_network(name):
+    model = aelib.build(name, hidden_dims=(32, 16))
+    for net in (model.encoder.net, model.decoder.net):
+        linears = [layer for layer in net if isinstance(layer, torch.nn.Linear)]
+        widths = [linears[0].in_features - 10] + [layer.out_features for layer in linears[:-1]]
+        assert [layer.in_features for layer in linears] == [w + 10 for w in widths]
+    # a label change reaching only the first layer could be undone there; zero the first layer's label weights and
+    # the decoder must still depend on the label
+    with torch.no_grad():
+        model.decoder.net[0].weight[:, -10:] = 0
+    z = torch.zeros(2, 2)
+    assert not torch.allclose(*model.decode(z, torch.tensor([3, 8])))
+
+
+def test_caae_discriminator_judges_code_and_label_pairs():
+    """The CAAE's discriminator sees the digit (each digit's codes must fill the prior); the plain AAE's does not."""
+    caae, aae = small("caae"), small("aae")
+    z = torch.zeros(2, 2)
+    logits = caae.discriminator(z, torch.tensor([1, 7]))
+    assert logits.shape == (2,) and logits[0] != logits[1]
+    assert caae.discriminator_sees_label and not aae.discriminator_sees_label
+    assert small("aae", prior="mixture", label_guided=True).discriminator_sees_label
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_inference_runs_in_eval_mode_and_restores_training_flag(name):
     model = small(name, dropout=0.5).train()

@@ -109,3 +109,32 @@ def test_dynamic_binarisation_draws_fresh_zeros_and_ones():
     assert set(first.unique().tolist()) == {0.0, 1.0}
     assert abs(first.mean().item() - 0.3) < 0.04
     assert not torch.equal(first, second)
+
+
+def test_shift_moves_each_image_by_its_own_offset_within_the_limit():
+    x = torch.zeros(400, 1, 28, 28)
+    x[:, 0, 14, 14] = 1.0                               # one lit pixel in the middle of every image
+    (moved, _), = Batches(x, batch_size=400, shift=2, seed=0)
+    assert moved.shape == x.shape
+    lit = moved.view(400, -1).argmax(dim=1)
+    assert torch.equal(moved.view(400, -1).sum(1), torch.ones(400))   # the dot is moved, never lost or copied
+    dy, dx = lit // 28 - 14, lit % 28 - 14
+    assert dy.abs().max() <= 2 and dx.abs().max() <= 2
+    assert set(dy.tolist()) == set(dx.tolist()) == {-2, -1, 0, 1, 2}   # every offset occurs
+    (again, _), = Batches(x, batch_size=400, shift=2, seed=0)
+    assert torch.equal(moved, again)                    # same seed, same offsets
+
+
+def test_shift_pushes_ink_off_the_border_and_fills_black():
+    x = torch.zeros(300, 1, 28, 28)
+    x[:, 0, 0, :] = 1.0                                 # the top row lit
+    (moved, _), = Batches(x, batch_size=300, shift=1, seed=0)
+    kept = moved.view(300, -1).sum(1)
+    assert set(kept.tolist()) <= {0.0, 27.0, 28.0}      # row moved up (lost), or kept, less one pixel sideways
+    assert (kept == 0).any() and (moved[:, 0, 1:, :].sum((1, 2)) > 0).any()
+
+
+@pytest.mark.parametrize("shift", [-1, 9, 1.5, True])
+def test_bad_shift_is_a_clear_error(shift):
+    with pytest.raises(AelibError, match="shift must be a whole number of pixels from 0 to 8"):
+        Batches(torch.zeros(4, 1, 28, 28), shift=shift)
