@@ -410,7 +410,7 @@ class CAAE(AAE):
     to its own corner; one that sees (z, y) checks q(z | y) against p(z) for every digit separately. Measured on the
     4,000 offline training digits (20 epochs, 500 samples per digit read by the judge): conditional accuracy
     88.9%/92.4% (seeds 0/1) with a discriminator blind to y, 98.8%/97.5%/98.3% (seeds 0/1/2) with this one; worst
-    digit 58%/77% (the 1) -> 97%/91%/93% (the 5 or the 1).
+    digit 58%/77% (the 1) -> 97%/91%/93% (the 5).
     """
 
     name = "caae"
