@@ -76,6 +76,10 @@ def test_a_damaged_cache_file_is_retrained(tmp_path, offline_data):
     assert fresh.test_accuracy is not None and path.stat().st_size > 1000
 
 
+def test_the_judge_sees_about_as_many_images_on_any_training_set():
+    assert [classifier.judge_epochs(n) for n in (300, 4_000, 8_000, 60_000)] == [12, 12, 6, 2]
+
+
 def test_random_shift_moves_whole_images():
     x = torch.zeros(50, 1, 28, 28)
     x[:, :, 10:18, 10:18] = torch.rand(50, 1, 8, 8)
