@@ -24,15 +24,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .data import random_shift
 from .errors import AelibError
 from .models import check_images, check_labels, evaluating
+from .train import scaled_epochs
 
 CACHE_ENV = "AELIB_CACHE"
 DEFAULT_CACHE = ".aelib_cache"
 FORMAT = "aelib-judge"
 VERSION = 1            # bump when the architecture or the recipe changes: old cache files are then retrained
 EPOCHS = 12            # on the 4,000 offline digits; a larger training set gets fewer (see judge_epochs)
-BUDGET_IMAGES = 48_000  # ...so that the judge sees about 12 x 4,000 images (at least 2 epochs) on any data
 BATCH_SIZE = 64
 LR = 2e-3
 MAX_SHIFT = 2          # augmentation: each training image is shifted by up to 2 pixels in x and y
@@ -81,21 +82,9 @@ class DigitClassifier(nn.Module):
         return (self.predict(x) == y.cpu()).float().mean().item() if len(y) else float("nan")
 
 
-def random_shift(x: torch.Tensor, max_shift: int = MAX_SHIFT, generator: torch.Generator | None = None):
-    """Each image moved by its own random whole-pixel offset in [-max_shift, max_shift] along x and y (zeros fill)."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (max_shift,) * 4)
-    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    rows = (dy.view(n, 1) + torch.arange(h).view(1, h)).view(n, 1, h, 1).expand(n, c, h, w + 2 * max_shift)
-    out = padded.gather(2, rows.to(x.device))
-    cols = (dx.view(n, 1) + torch.arange(w).view(1, w)).view(n, 1, 1, w).expand(n, c, h, w)
-    return out.gather(3, cols.to(x.device))
-
-
 def judge_epochs(n_train: int) -> int:
     """Epochs for a judge trained on ``n_train`` digits: 12 on the offline 4,000, 2 on full MNIST's 60,000."""
-    return max(2, min(EPOCHS, round(BUDGET_IMAGES / max(n_train, 1))))
+    return scaled_epochs(EPOCHS, n_train, minimum=2)
 
 
 def train_judge(train_x: torch.Tensor, train_y: torch.Tensor, epochs: int | None = None,
@@ -119,7 +108,7 @@ def train_judge(train_x: torch.Tensor, train_y: torch.Tensor, epochs: int | None
             order = torch.randperm(len(train_x), generator=generator)
             for i in range(0, len(order), BATCH_SIZE):
                 index = order[i:i + BATCH_SIZE]
-                xb = random_shift(train_x[index], generator=generator)
+                xb = random_shift(train_x[index], MAX_SHIFT, generator)
                 loss = F.cross_entropy(model(xb), train_y[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .errors import DataError
 
 MAX_SHIFT = 8                 # Batches(shift=...): at most this many pixels
+OFFLINE_TRAIN_SIZE = 4_000    # offline: the training digits (5,000 - 1,000 test); epoch budgets refer to it
 SPLIT_SEED = 0               # the offline train/test split is the same on every machine
 OFFLINE_TEST_PER_DIGIT = 100  # offline: 100 digits of each class are held out (1,000 test, 4,000 train)
 MNIST_FILES = {               # name -> (IDX magic number, shape after the count), as torchvision stores them
@@ -212,6 +213,19 @@ def check_shift(shift) -> int:
     return shift
 
 
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None):
+    """Each image moved by its own random whole-pixel offset in [-max_shift, max_shift] along x and y (zeros fill)."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
+    rows = (dy.view(n, 1) + torch.arange(h).view(1, h)).view(n, 1, h, 1).expand(n, c, h, w + 2 * max_shift)
+    out = padded.gather(2, rows.to(x.device))
+    cols = (dx.view(n, 1) + torch.arange(w).view(1, w)).view(n, 1, 1, w).expand(n, c, h, w)
+    return out.gather(3, cols.to(x.device))
+
+
+
 class Batches:
     """Mini-batches sliced from in-memory tensors: ``for x, y in Batches(x, y, 128, seed=0): ...``.
 
@@ -248,19 +262,10 @@ class Batches:
             index = order[start:start + self.batch_size] if order is not None else slice(start, start + self.batch_size)
             x = self.x[index]
             if self.shift:
-                x = self._shifted(x)
+                x = random_shift(x, self.shift, self.generator)
             if self.binarize:
                 x = torch.bernoulli(x, generator=self._device_generator(x))
             yield x, (self.y[index] if self.y is not None else None)
-
-    def _shifted(self, x: torch.Tensor) -> torch.Tensor:
-        """Each image of the batch x (N, 1, H, W) moved by its own random offset in [-shift, shift]^2."""
-        n, k = len(x), self.shift
-        offset = torch.randint(0, 2 * k + 1, (2, n), generator=self.generator).to(x.device)   # 0..2k = -k..k
-        padded = F.pad(x, (k, k, k, k))                                                     # (N, 1, H+2k, W+2k)
-        rows = (offset[0, :, None] + torch.arange(x.shape[2], device=x.device))[:, :, None]  # (N, H, 1)
-        cols = (offset[1, :, None] + torch.arange(x.shape[3], device=x.device))[:, None, :]  # (N, 1, W)
-        return padded[torch.arange(n, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
 
     def _device_generator(self, x):
         return self.generator if x.device.type == "cpu" else None

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import MNIST, load_mnist
-from .train import pick_device, seed_everything
+from .data import OFFLINE_TRAIN_SIZE, MNIST, load_mnist
+from .train import pick_device, scaled_epochs, seed_everything
 
 QUICK_DIVISOR = 10            # quick mode trains for 1/10 of the epochs (at least 1)
-BUDGET_TRAIN_SIZE = 4_000     # a notebook's epochs are passes over this many images (the offline training digits)
+BUDGET_TRAIN_SIZE = OFFLINE_TRAIN_SIZE   # a notebook's epochs are passes over this many images
 NOTEBOOK_TEST_PER_DIGIT = 100  # the notebooks evaluate on at most 100 test digits of each class
 
 
@@ -40,10 +40,7 @@ class Setup:
     def epochs(self, full: int) -> int:
         """The epochs to train for a notebook that names ``full`` epochs over the 4,000 offline digits: a tenth
         in quick mode; on a larger training set, fewer, so that about as many images are seen (at least 1)."""
-        epochs = max(1, full // QUICK_DIVISOR) if self.quick else full
-        if self.train_size > BUDGET_TRAIN_SIZE:
-            epochs = max(1, round(epochs * BUDGET_TRAIN_SIZE / self.train_size))
-        return epochs
+        return scaled_epochs(max(1, full // QUICK_DIVISOR) if self.quick else full, self.train_size)
 
     def load_data(self, root=None) -> MNIST:
         """:func:`aelib.load_mnist`, sized for a notebook: the whole training split (``epochs`` adapts to its size)

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import MNIST, Batches
+from .data import OFFLINE_TRAIN_SIZE, MNIST, Batches
 from .errors import AelibError
 from .models import AE, check_images, check_labels
 
@@ -44,6 +44,14 @@ class History(list):
 
     def series(self, key: str) -> list[float]:
         return [epoch[key] for epoch in self]
+
+
+def scaled_epochs(epochs: int, n_train: int, minimum: int = 1) -> int:
+    """``epochs`` chosen for the 4,000 offline training digits, for a training set of ``n_train`` digits: on a larger
+    set fewer, so that about as many images are seen (at least ``minimum``); on a smaller one unchanged."""
+    if n_train <= OFFLINE_TRAIN_SIZE:
+        return epochs
+    return max(minimum, round(epochs * OFFLINE_TRAIN_SIZE / n_train))
 
 
 def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE, lr: float = 1e-3, seed: int = 0,
