@@ -7,12 +7,12 @@ never leaves half a checkpoint (nor destroys the previous good one).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .errors import AelibError, CheckpointError
+from .files import atomic_write
 from .models import AE, Config, build
 
 FORMAT = "aelib-checkpoint"
@@ -22,20 +22,10 @@ VERSION = 1
 def save(model: AE, path: str | os.PathLike, **extra) -> Path:
     """Write ``model`` (config + weights, plus any plain ``extra`` such as a loss history) to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(), "state_dict": state,
                "extra": extra}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(payload, f))
     return path
 
 

@@ -8,10 +8,11 @@ temporary file and renamed, so a failed run never leaves a half-written figure o
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
+
+from .files import atomic_write
 
 NAMES = ("ae", "vae", "cvae", "aae", "caae")
 
@@ -20,14 +21,9 @@ def save_figure(fig, path: Path, dpi: int = 80) -> Path:
     """Write ``fig`` to ``path`` atomically (temporary file + rename)."""
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format="png", metadata={"Software": None}))
     finally:
-        Path(tmp).unlink(missing_ok=True)
         plt.close(fig)
     return path
 

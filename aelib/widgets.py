@@ -1,42 +1,52 @@
-"""Live latent-space explorers for JupyterLab: move a slider, see the decoded digit and where its code lies.
+"""Latent-space explorers that decode in the browser: drag, press a key or click, and the digit changes at once.
 
     from aelib import widgets
-    widgets.latent_explorer(model, data)          # sliders z1, z2 (+ a digit picker for CVAE/CAAE)
+    widgets.latent_explorer(model, data)          # sliders z1, z2, a map to click (+ a digit picker for CVAE/CAAE)
     widgets.interpolation_explorer(model, data)   # walk the straight line between the codes of two test digits
     widgets.style_explorer(model, data)           # CVAE/CAAE: keep the style, switch the digit (or the reverse)
+    explorer.save_html("vae_explorer.html")       # one self-contained page: no kernel, no network needed
 
-Each function returns an ipywidgets container whose controls are attributes (``explorer.z1``, ``explorer.digit``,
-``explorer.t``, ...), so code and tests can move them too.
+Why it is instant, and alive without a kernel: the decoder is a small MLP (2 -> 256 -> 512 -> 784 is about 0.54 M
+multiply-adds), which a browser evaluates in about a millisecond. So Python sends the decoder's weights ONCE (see
+:func:`pack_decoder`), together with the latent map drawn once by matplotlib (:class:`LatentMap`) and the affine map
+from codes to its pixels; from then on the ES module ``explorer.js`` (an anywidget) decodes and repaints its
+canvases in the browser on every event, with no kernel round trip. It keeps working while the kernel trains another
+cell, after the kernel is shut down, and on a static page.
 
-Why it feels instant: nothing is re-plotted when a slider moves. A matplotlib redraw of a latent map costs about
-100 ms (more on a busy machine); decoding one digit costs under a millisecond. So the map is drawn ONCE, off-screen,
-into an array (:class:`LatentMap`), together with the affine map from codes to pixels, and reduced once to a
-256-colour palette. Per slider event we decode one image, stamp a small marker onto a copy of the map's palette
-indices with numpy, PNG-encode the images with Pillow (fast compression; 1 byte per map pixel) and hand the bytes to
-``ipywidgets.Image``: a few milliseconds in all. ``python benchmarks/widget_latency.py`` measures this path.
+Python keeps the model and the API. Every control is a synced attribute: ``explorer.z1``, ``explorer.z2``,
+``explorer.digit``, ``explorer.t``, ``explorer.index_a``, ``explorer.index_b``; reading one gives the position the
+student left it at, setting one moves the explorer on screen. :meth:`Explorer.decoded` decodes the current position
+with torch, and a notebook viewer without widget support (GitHub, say) shows :meth:`Explorer.snapshot`, a picture of
+the explorer, instead of a text repr.
 
-The pure pieces (:func:`decode_image`, :meth:`LatentMap.to_pixel`, :meth:`LatentMap.render`, :func:`slider_ranges`)
-need no browser and no kernel: the tests call them directly.
+The pure pieces (:func:`pack_decoder`, :func:`decode_packed`, :func:`decode_image`, :meth:`LatentMap.to_pixel`,
+:func:`slider_ranges`) need no browser: the unit tests call them; tests/test_browser.py checks the JavaScript.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import io
+import json
+from pathlib import Path
 
-import ipywidgets as widgets
+import anywidget
 import numpy as np
 import torch
+import traitlets
 
 from .errors import AelibError
+from .files import atomic_write
 from .plotting import DIGIT_COLORS
 
+ESM = Path(__file__).with_name("explorer.js")
 MAP_SIZE = (420, 320)         # latent map, pixels (width, height)
 MAP_AXES = (52, 16, 272, 272)  # axes box inside the map: left, top, width, height (pixels); square on purpose
 MAP_DPI = 80
 DIGIT_SCALE = 6               # a decoded 28 x 28 digit is shown at 168 x 168 (nearest neighbour: crisp pixels)
 STRIP_SCALE = 2               # images in a strip (interpolation, style row) are shown at 56 x 56
-PNG_COMPRESS_LEVEL = 1        # zlib level 1: faster than the default 6, files a little larger
-SLIDER_STEPS = 200            # each slider moves in 1/200 of its range
-SLIDER_WIDTH = "600px"        # about the width of the digit and the map side by side
+SLIDER_STEPS = 200            # each slider moves in 1/200 of its range (an arrow key press: one step)
 RANGE_PERCENTILES = (0.5, 99.5)  # slider ranges: these percentiles of the test codes ...
 RANGE_PAD = 0.25              # ... widened by this fraction of their span on each side
 MIN_SPAN = 0.5                # a range is never narrower than this (an untrained model has codes close together)
@@ -44,9 +54,10 @@ MAX_PRIOR_POINTS = 2000       # adversarial models: prior samples drawn under th
 MARKER = (0, 0, 0)            # colour of the marker ring; its inside is white so it shows on any digit colour
 HIGHLIGHT = (214, 39, 40)     # frame around the current image in a strip (tab10 red)
 PATH_COLOR = (60, 60, 60)     # the interpolation path on the map
+WEIGHT_DTYPES = ("float32", "int8")   # how decoder weights travel: exact, or 4x smaller (stored notebooks)
 
 
-# ------------------------------------------------------------------------------------------------ pure parts
+# ------------------------------------------------------------------------------------------------ decoding
 def decode_image(model, z, y=None) -> np.ndarray:
     """Decode one code into a uint8 image (28, 28): 0 = blank paper, 255 = full ink (pixel probability 1).
 
@@ -69,10 +80,104 @@ def decode_images(model, codes, y=None) -> np.ndarray:
         y = torch.as_tensor(y).long()
     else:
         y = None
-    p = model.decode(z, y).cpu().reshape(-1, 28, 28)
-    return (p * 255 + 0.5).clamp_(0, 255).to(torch.uint8).numpy()
+    return to_bytes(model.decode(z, y).cpu().reshape(-1, 28, 28).numpy())
 
 
+def to_bytes(p: np.ndarray) -> np.ndarray:
+    """Pixel probabilities as uint8 ink levels, rounded to nearest (explorer.js rounds the same way)."""
+    return np.clip(np.floor(np.asarray(p, dtype=np.float64) * 255 + 0.5), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------- the decoder, as bytes
+def pack_decoder(model, dtype: str = "float32") -> tuple[dict, bytes]:
+    """The decoder's weights as one bytes object and a spec that tells explorer.js how to read them.
+
+    For each Linear layer of ``model.decoder.net`` in order: its weight matrix, row-major (rows = outputs, columns
+    = inputs then the ``classes`` label columns), then its bias. ``dtype="float32"`` is exact. ``"int8"`` stores each
+    weight row as int8 times one float32 scale per row (max |w| / 127; the int8 block padded to 4 bytes), biases in
+    float32: about 4x smaller, for the widget state stored in committed notebooks. The spec's ``key`` names the
+    float32 weights, so explorers of the same model on one page share one decoder.
+    """
+    if dtype not in WEIGHT_DTYPES:
+        raise AelibError(f"dtype must be one of {WEIGHT_DTYPES}, got {dtype!r}")
+    linears = [m for m in model.decoder.net if isinstance(m, torch.nn.Linear)]
+    classes = model.decoder.net.n_classes
+    layers, arrays = [], []
+    for layer in linears:
+        w = layer.weight.detach().cpu().numpy().astype(np.float32)
+        b = layer.bias.detach().cpu().numpy().astype(np.float32)
+        layers.append({"rows": w.shape[0], "cols": w.shape[1] - classes, "classes": classes})
+        arrays.append((w, b))
+    exact = b"".join(w.tobytes() + b.tobytes() for w, b in arrays)
+    spec = {"latent_dim": model.latent_dim, "classes": classes, "layers": layers, "dtype": "float32",
+            "key": hashlib.sha256(exact).hexdigest()[:16]}
+    return (spec, exact) if dtype == "float32" else requantize(spec, exact, dtype)
+
+
+def _layer_arrays(spec: dict, data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(weights (rows, cols + classes), bias (rows,))] of a packed decoder, as float32 arrays."""
+    out, offset = [], 0
+    for layer in spec["layers"]:
+        rows, stride = layer["rows"], layer["cols"] + layer["classes"]
+        n = rows * stride
+        if spec["dtype"] == "float32":
+            w = np.frombuffer(data, np.float32, n, offset).reshape(rows, stride)
+            offset += 4 * n
+        elif spec["dtype"] == "int8":
+            q = np.frombuffer(data, np.int8, n, offset).reshape(rows, stride)
+            offset += 4 * -(-n // 4)
+            scale = np.frombuffer(data, np.float32, rows, offset)
+            offset += 4 * rows
+            w = q.astype(np.float32) * scale[:, None]
+        else:
+            raise AelibError(f"unknown weight dtype {spec['dtype']!r}; expected one of {WEIGHT_DTYPES}")
+        out.append((w, np.frombuffer(data, np.float32, rows, offset)))
+        offset += 4 * rows
+    if offset != len(data):
+        raise AelibError(f"the spec describes {offset} bytes of weights, got {len(data)}")
+    return out
+
+
+def requantize(spec: dict, data: bytes, dtype: str) -> tuple[dict, bytes]:
+    """The same decoder packed with another ``dtype`` (from float32; see :func:`pack_decoder`)."""
+    if spec["dtype"] != "float32" and dtype != spec["dtype"]:
+        raise AelibError(f"can only requantize float32 weights, these are {spec['dtype']}")
+    if dtype == spec["dtype"]:
+        return spec, data
+    if dtype not in WEIGHT_DTYPES:
+        raise AelibError(f"dtype must be one of {WEIGHT_DTYPES}, got {dtype!r}")
+    parts = []
+    for w, b in _layer_arrays(spec, data):
+        scale = np.maximum(np.abs(w).max(axis=1), 1e-30).astype(np.float32) / 127
+        q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8).tobytes()
+        parts += [q, b"\0" * (-len(q) % 4), scale.tobytes(), b.tobytes()]
+    return {**spec, "dtype": dtype}, b"".join(parts)
+
+
+def decode_packed(spec: dict, data: bytes, codes, y=None) -> np.ndarray:
+    """Pixel probabilities (N, 784) of codes (N, k <= latent_dim) from packed weights: what explorer.js computes.
+
+    NumPy in float64, the arithmetic of explorer.js (JavaScript numbers are doubles), so the tests can check the
+    packing without a browser.
+    """
+    codes = np.atleast_2d(np.asarray(codes, dtype=np.float64))
+    h = np.zeros((len(codes), spec["latent_dim"]))
+    h[:, :codes.shape[1]] = codes
+    label = None
+    if spec["classes"]:
+        if y is None:
+            raise AelibError("this decoder is conditional: pass the digit y (0..9)")
+        label = np.eye(spec["classes"])[np.broadcast_to(np.asarray(y, dtype=np.int64), (len(codes),))]
+    layers = _layer_arrays(spec, data)
+    for i, (w, b) in enumerate(layers):
+        inputs = h if label is None else np.concatenate([h, label], axis=1)
+        h = inputs @ w.astype(np.float64).T + b
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0)
+    return 1 / (1 + np.exp(-h))
+
+
+# ------------------------------------------------------------------------------------------ pictures
 def ink_on_paper(image: np.ndarray, scale: int = DIGIT_SCALE) -> np.ndarray:
     """A uint8 digit (H, W), 255 = ink, as a dark-on-white picture enlarged ``scale`` times (nearest neighbour)."""
     return (255 - image).repeat(scale, axis=0).repeat(scale, axis=1)
@@ -102,11 +207,11 @@ def frame_box(out: np.ndarray, left: int, top: int, width: int, height: int, col
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    """PNG-encode a uint8 array (H, W) or (H, W, 3) with fast compression."""
+    """PNG-encode a uint8 array (H, W) or (H, W, 3)."""
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
 
 
@@ -147,7 +252,7 @@ def _marker_stamp(radius: float = 7.5):
 
 
 class LatentMap:
-    """The codes of digits drawn once, off-screen, into an array; then a marker composited wherever you ask.
+    """The codes of digits drawn once, off-screen, into an RGB array, with the affine map from codes to its pixels.
 
     ``codes`` (N, >= 2): the first two columns are drawn. ``labels`` colour them by digit (the tab10 colours of
     :data:`aelib.plotting.DIGIT_COLORS`); ``background`` (K, >= 2) points (prior samples) are drawn in light grey
@@ -156,11 +261,9 @@ class LatentMap:
     >>> m = LatentMap(codes, labels)
     >>> col, row = m.to_pixel([0.0, 0.0])     # where the code (0, 0) lies in m.background (H, W, 3)
     >>> rgb = m.render([0.5, -1.0])           # a copy of the background with the marker at (0.5, -1)
-    >>> png = m.png(m.frame([0.5, -1.0]))     # the same as PNG bytes: what the explorers send per slider event
 
-    The fast path works on colour indices: the background is reduced once to a 256-colour palette (median cut; the
-    map has few distinct colours, so the mean error is below one grey level), the marker is stamped as palette
-    indices, and a 1-byte-per-pixel PNG encodes ~5x faster than an RGB one.
+    The explorers send :attr:`background` (as PNG) and :meth:`geometry` to the browser once; explorer.js draws the
+    marker there. :meth:`render` draws it in Python, for the explorer's picture (:meth:`Explorer.snapshot`).
     """
 
     def __init__(self, codes, labels=None, background=None, xlim=None, ylim=None, size=MAP_SIZE, axes=MAP_AXES,
@@ -174,9 +277,7 @@ class LatentMap:
         self.xlim, self.ylim = (float(xlim[0]), float(xlim[1])), (float(ylim[0]), float(ylim[1]))
         self.size = size
         self.background = self._draw(codes, labels, background, size, axes, title, background_label, point_size)
-        self._make_palette()
-        dy, dx, colors = _marker_stamp()
-        self._marker = (dy, dx), self.color_index(colors)
+        self._marker = _marker_stamp()
         self._dot = _disc_offsets(1.6)[:2]
         self._square = tuple(np.mgrid[-3:4, -3:4].reshape(2, -1))
 
@@ -225,27 +326,6 @@ class LatentMap:
         self.transform = (ax.transData, fig_height)        # matplotlib's own mapping, for checking to_pixel
         return rgb
 
-    def _make_palette(self) -> None:
-        from PIL import Image
-
-        extras = [MARKER, (255, 255, 255), PATH_COLOR, HIGHLIGHT] + [_rgb255(DIGIT_COLORS(d)) for d in range(10)]
-        quantized = Image.fromarray(self.background).quantize(256 - len(extras), method=Image.Quantize.MEDIANCUT)
-        used = np.array(quantized.getpalette(), dtype=np.uint8).reshape(-1, 3)[:256 - len(extras)]
-        self.palette = np.concatenate([used, np.array(extras, dtype=np.uint8)])
-        self._palette_bytes = self.palette.tobytes()
-        self.indexed = np.asarray(quantized, dtype=np.uint8).copy()   # the background as palette indices
-        self._extras = {tuple(c): len(used) + i for i, c in enumerate(extras)}
-
-    def color_index(self, colors) -> np.ndarray | int:
-        """Palette index of RGB colour(s) ``colors`` (..., 3): exact for the marker/path colours, else the nearest."""
-        colors = np.asarray(colors, dtype=np.int64)
-        flat = colors.reshape(-1, 3)
-        out = np.empty(len(flat), dtype=np.uint8)
-        for i, c in enumerate(flat):
-            exact = self._extras.get(tuple(int(v) for v in c))
-            out[i] = exact if exact is not None else np.argmin(((self.palette.astype(np.int64) - c) ** 2).sum(1))
-        return out.reshape(colors.shape[:-1]) if colors.ndim > 1 else int(out[0])
-
     # --- pure, fast -----------------------------------------------------------------------------------------
     def to_pixel(self, z) -> np.ndarray:
         """(column, row) of code(s) ``z`` (..., >= 2) in :attr:`background`, as floats; the pixel (c, r) covers
@@ -255,49 +335,37 @@ class LatentMap:
         return np.stack([col0 + (z[..., 0] - self.xlim[0]) * col_scale,
                          row0 + (z[..., 1] - self.ylim[0]) * row_scale], axis=-1)
 
+    def geometry(self) -> dict:
+        """What explorer.js needs to place codes on the map (and read codes off a click): plain JSON."""
+        return {"width": self.size[0], "height": self.size[1], "affine": [float(v) for v in self._affine],
+                "xlim": list(self.xlim), "ylim": list(self.ylim), "axes_box": list(self.axes_box),
+                "digit_colors": ["rgb({}, {}, {})".format(*_rgb255(DIGIT_COLORS(d))) for d in range(10)]}
+
     def _stamp(self, out, z, offsets, values) -> None:
         col, row = np.floor(self.to_pixel(z)).astype(int)
         dy, dx = offsets
         rows, cols = row + dy, col + dx
         left, top, right, bottom = self.axes_box
         keep = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
-        out[rows[keep], cols[keep]] = values[keep] if np.ndim(values) else values
-
-    def frame(self, z=None, base: np.ndarray | None = None) -> np.ndarray:
-        """Palette indices (H, W): a copy of ``base`` (default: the background) with the marker at code ``z``."""
-        out = (self.indexed if base is None else base).copy()
-        if z is not None:
-            self._stamp(out, z, *self._marker)
-        return out
-
-    def rgb(self, frame: np.ndarray) -> np.ndarray:
-        """A frame of palette indices as an RGB array (H, W, 3)."""
-        return self.palette[frame]
+        out[rows[keep], cols[keep]] = values[keep] if np.ndim(values) > 1 else values
 
     def render(self, z=None, base: np.ndarray | None = None) -> np.ndarray:
-        """RGB (H, W, 3): the background (or ``base``, palette indices) with the marker at code ``z``."""
-        return self.rgb(self.frame(z, base))
-
-    def png(self, frame: np.ndarray) -> bytes:
-        """PNG bytes of a frame of palette indices (fast compression)."""
-        from PIL import Image
-
-        image = Image.fromarray(frame, mode=None)
-        image.putpalette(self._palette_bytes)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        return buffer.getvalue()
+        """RGB (H, W, 3): a copy of the background (or of ``base``) with the marker at code ``z``."""
+        out = (self.background if base is None else base).copy()
+        if z is not None:
+            dy, dx, colors = self._marker
+            self._stamp(out, z, (dy, dx), colors)
+        return out
 
     def with_path(self, a, b, end_colors=(MARKER, MARKER)) -> np.ndarray:
-        """Palette indices: the background with the straight segment from code ``a`` to code ``b`` drawn on it."""
-        out = self.indexed.copy()
+        """RGB: the background with the straight segment from code ``a`` to code ``b`` drawn on it."""
+        out = self.background.copy()
         a, b = np.asarray(a, dtype=np.float64)[:2], np.asarray(b, dtype=np.float64)[:2]
         length = float(np.hypot(*(self.to_pixel(b) - self.to_pixel(a))))
-        path = self.color_index(PATH_COLOR)
         for t in np.linspace(0, 1, max(2, int(length) + 1)):
-            self._stamp(out, (1 - t) * a + t * b, self._dot, path)
+            self._stamp(out, (1 - t) * a + t * b, self._dot, np.array(PATH_COLOR, dtype=np.uint8))
         for end, color in zip((a, b), end_colors):
-            self._stamp(out, end, self._square, self.color_index(color))
+            self._stamp(out, end, self._square, np.array(color, dtype=np.uint8))
         return out
 
 
@@ -334,289 +402,346 @@ def _dims_note(model) -> str:
             f"only the first two coordinates of the test codes.")
 
 
-# ------------------------------------------------------------------------------------------- widget helpers
-def _slider(name: str, limits, value: float, css: str, width: str = SLIDER_WIDTH) -> widgets.FloatSlider:
-    lo, hi = limits
-    slider = widgets.FloatSlider(value=float(np.clip(value, lo, hi)), min=lo, max=hi, step=(hi - lo) / SLIDER_STEPS,
-                                 description=name, continuous_update=True, readout_format=".2f",
-                                 layout=widgets.Layout(width=width))
-    slider.add_class(css)
-    return slider
+# ------------------------------------------------------------------------------------------------- the widget
+CSS = """
+.aelib-explorer { font: 12px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; background: #fff;
+  padding: 6px; width: fit-content; }
+.aelib-explorer .aelib-row { display: flex; gap: 12px; align-items: flex-start; flex-wrap: wrap; margin: 2px 0; }
+.aelib-explorer .aelib-caption { color: #444; margin: 4px 0; }
+.aelib-explorer canvas { display: block; }
+.aelib-explorer canvas.aelib-digit { outline: 1px solid #ddd; }
+.aelib-explorer canvas.aelib-map { cursor: crosshair; touch-action: none; }
+.aelib-explorer .aelib-slider { display: flex; align-items: center; gap: 8px; margin: 2px 0; }
+.aelib-explorer .aelib-slider input { width: 480px; }
+.aelib-explorer .aelib-name { min-width: 40px; text-align: right; margin-right: 6px; }
+.aelib-explorer .aelib-readout { font-variant-numeric: tabular-nums; min-width: 40px; }
+.aelib-explorer .aelib-digit-picker { display: flex; align-items: center; margin: 4px 0; }
+.aelib-explorer .aelib-digit-picker button { width: 30px; height: 26px; margin: 0 1px; border: 1px solid #bbb;
+  background: #f4f4f4; color: #222; border-radius: 3px; cursor: pointer; font: inherit; }
+.aelib-explorer .aelib-digit-picker button.aelib-active { background: #1f77b4; border-color: #1f77b4; color: #fff; }
+.aelib-explorer .aelib-number { display: flex; align-items: center; margin: 2px 8px 2px 0; }
+.aelib-explorer input[type=number] { width: 64px; }
+.aelib-explorer .aelib-note { color: #8a4b00; margin-top: 4px; max-width: 620px; }
+"""
 
 
-def _digit_picker(value: int = 0, description: str = "digit y") -> widgets.ToggleButtons:
-    picker = widgets.ToggleButtons(options=list(range(10)), value=int(value), description=description,
-                                   style={"button_width": "30px"})
-    picker.add_class("aelib-digit-picker")
-    return picker
+def _range_trait():
+    return traitlets.Tuple(traitlets.Float(), traitlets.Float()).tag(sync=True)
 
 
-def _image(css: str, width: int, height: int) -> widgets.Image:
-    image = widgets.Image(format="png", width=width, height=height)
-    image.add_class(css)
-    return image
+class Explorer(anywidget.AnyWidget):
+    """One latent-space explorer (see :func:`latent_explorer`, :func:`interpolation_explorer`,
+    :func:`style_explorer`): the model's decoder runs in the browser, in ``explorer.js``.
 
+    Synced controls (read them, or set them to move the explorer on screen): ``z1``, ``z2`` (the code; latent and
+    style explorers), ``digit`` (the label for conditional models), ``t``, ``index_a``, ``index_b`` (interpolation).
+    """
 
-def _caption(text: str) -> widgets.HTML:
-    return widgets.HTML(f"<span style='font-size: 12px; color: #444'>{text}</span>")
+    _esm = ESM
+    _css = CSS
+    kind = traitlets.Unicode("latent").tag(sync=True)
+    decoder_spec = traitlets.Dict().tag(sync=True)
+    decoder_weights = traitlets.Bytes(b"").tag(sync=True)
+    map_png = traitlets.Bytes(b"").tag(sync=True)
+    map_geometry = traitlets.Dict().tag(sync=True)
+    codes = traitlets.Bytes(b"").tag(sync=True)     # interpolation/style: float32 (n, d) codes, then uint8 labels
+    n_codes = traitlets.Int(0).tag(sync=True)
+    latent_dim = traitlets.Int(2).tag(sync=True)
+    conditional = traitlets.Bool(False).tag(sync=True)
+    slider_steps = traitlets.Int(SLIDER_STEPS).tag(sync=True)
+    steps = traitlets.Int(9).tag(sync=True)
+    digit_caption = traitlets.Unicode("").tag(sync=True)
+    strip_caption = traitlets.Unicode("").tag(sync=True)
+    note = traitlets.Unicode("").tag(sync=True)
+    z1_range = _range_trait()
+    z2_range = _range_trait()
+    z1 = traitlets.Float(0.0).tag(sync=True)
+    z2 = traitlets.Float(0.0).tag(sync=True)
+    digit = traitlets.Int(0).tag(sync=True)
+    t = traitlets.Float(0.0).tag(sync=True)
+    index_a = traitlets.Int(0).tag(sync=True)
+    index_b = traitlets.Int(0).tag(sync=True)
 
-
-def _note(text: str) -> widgets.HTML:
-    note = widgets.HTML(f"<span style='font-size: 12px; color: #8a4b00'>&#9432; {text}</span>" if text else "")
-    note.add_class("aelib-note")
-    return note
-
-
-def _map_for(model, data, max_points, title: str):
-    """Codes and labels of the test digits, and their LatentMap (with prior samples for adversarial models)."""
-    if getattr(model, "latent_dim", 0) < 2:
-        raise AelibError(f"the explorers need a model with latent_dim >= 2 (a 2-D map), got latent_dim="
-                         f"{getattr(model, 'latent_dim', None)}")
-    codes, labels = test_codes(model, data, max_points)
-    prior = prior_samples(model)
-    covered = codes[:, :2] if prior is None else np.concatenate([codes[:, :2], prior[:, :2]])
-    xlim, ylim = slider_ranges(covered)
-    return codes, labels, LatentMap(codes, labels, prior, xlim, ylim, title=title.format(n=len(codes)))
-
-
-class _Explorer(widgets.VBox):
-    """A VBox that redraws its images (``update()``) whenever one of its watched controls changes value."""
-
-    _quiet = False   # True while the explorer sets its own controls (one redraw instead of several)
-
-    def _watch(self, *controls):
-        for control in controls:
-            control.observe(self._changed, names="value")
-
-    def _changed(self, change):
-        if not self._quiet:
-            self.update()
-
-    def update(self):  # pragma: no cover: each explorer defines it
-        raise NotImplementedError
-
-    @property
-    def last_map(self) -> np.ndarray:
-        """The map as last shown, RGB (H, W, 3)."""
-        return self.map.rgb(self.last_frame)
-
-
-class LatentExplorer(_Explorer):
-    """See :func:`latent_explorer`."""
-
-    def __init__(self, model, data, max_points: int | None = None):
-        kind = "style codes" if model.conditional else "codes"
-        self.codes, self.labels, self.map = _map_for(model, data, max_points,
-                                                     f"{model.name.upper()}: {kind} of {{n:,}} test digits")
+    def __init__(self, model, data, kind: str = "latent", max_points: int | None = None, steps: int = 9,
+                 dtype: str = "float32", **controls):
+        if kind not in ("latent", "interpolation", "style"):
+            raise AelibError(f"kind must be 'latent', 'interpolation' or 'style', got {kind!r}")
+        if kind == "style" and not getattr(model, "conditional", False):
+            raise AelibError(f"style_explorer needs a conditional model (cvae or caae): in a {model.name!r} the code "
+                             "z holds digit and style together and there is no label to switch. Use "
+                             "latent_explorer(model, data) instead.")
+        if getattr(model, "latent_dim", 0) < 2:
+            raise AelibError(f"the explorers need a model with latent_dim >= 2 (a 2-D map), got latent_dim="
+                             f"{getattr(model, 'latent_dim', None)}")
         self.model = model
-        self.z1 = _slider("z1", self.map.xlim, 0.0, "aelib-z1")
-        self.z2 = _slider("z2", self.map.ylim, 0.0, "aelib-z2")
-        self.digit = _digit_picker(0) if model.conditional else None
-        self.image = _image("aelib-digit", 28 * DIGIT_SCALE, 28 * DIGIT_SCALE)
-        self.map_image = _image("aelib-map", *MAP_SIZE)
-        self.note = _note(_dims_note(model))
-        what = "decoder(z, y)" if model.conditional else "decoder(z)"
-        controls = [c for c in (self.z1, self.z2, self.digit) if c is not None]
-        super().__init__([widgets.HBox([widgets.VBox([_caption(f"the decoded digit, {what}"), self.image]),
-                                        self.map_image]), *controls, self.note])
-        self.add_class("aelib-latent-explorer")
-        self.layout.width = "fit-content"   # as wide as its images, not the whole page
-        self.update()
-        self._watch(*controls)
-
-    def code(self) -> np.ndarray:
-        return np.array([self.z1.value, self.z2.value])
-
-    def update(self):
-        z = self.code()
-        self.last_digit = decode_image(self.model, z, self.digit.value if self.digit is not None else None)
-        self.last_frame = self.map.frame(z)
-        self.image.value = png_bytes(ink_on_paper(self.last_digit))
-        self.map_image.value = self.map.png(self.last_frame)
-
-
-class InterpolationExplorer(_Explorer):
-    """See :func:`interpolation_explorer`."""
-
-    def __init__(self, model, data, index_a: int | None = None, index_b: int | None = None, steps: int = 9,
-                 max_points: int | None = None):
-        self.codes, self.labels, self.map = _map_for(model, data, max_points,
-                                                     f"{model.name.upper()}: the straight path from A to B")
-        self.model, self.steps = model, steps
-        n = len(self.codes)
-        index_a = self._first(3, 0) if index_a is None else index_a   # default: the first test 3 and 8
-        index_b = self._first(8, min(1, n - 1)) if index_b is None else index_b
-        self.index_a = widgets.BoundedIntText(value=index_a, min=0, max=n - 1, description="digit A #",
-                                              layout=widgets.Layout(width="170px"))
-        self.index_b = widgets.BoundedIntText(value=index_b, min=0, max=n - 1, description="digit B #",
-                                              layout=widgets.Layout(width="170px"))
-        self.index_a.add_class("aelib-index-a")
-        self.index_b.add_class("aelib-index-b")
-        self.t = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.01, description="t",
-                                     continuous_update=True, readout_format=".2f",
-                                     layout=widgets.Layout(width=SLIDER_WIDTH))
-        self.t.add_class("aelib-t")
-        self.digit = _digit_picker(int(self.labels[index_a]), "decode as") if model.conditional else None
-        self.image = _image("aelib-digit", 28 * DIGIT_SCALE, 28 * DIGIT_SCALE)
-        self.strip_image = _image("aelib-strip", steps * (28 * STRIP_SCALE + 4) + 4, 28 * STRIP_SCALE + 8)
-        self.map_image = _image("aelib-map", *MAP_SIZE)
-        self.ends = _caption("")
-        self.note = _note(_dims_note(model))
-        controls = [c for c in (self.t, self.digit) if c is not None]
-        super().__init__([widgets.HBox([self.index_a, self.index_b, self.ends]),
-                          widgets.HBox([widgets.VBox([_caption("decoder((1 - t) z_A + t z_B)"), self.image]),
-                                        self.map_image]),
-                          _caption(f"{steps} steps from A (left) to B (right); the red frame is the one nearest t"),
-                          self.strip_image, *controls, self.note])
-        self.add_class("aelib-interpolation-explorer")
-        self.layout.width = "fit-content"   # as wide as its images, not the whole page
-        self.prepare()
-        self.update()
-        self._watch(*controls)
-        self.index_a.observe(self._endpoint_changed, names="value")
-        self.index_b.observe(self._endpoint_changed, names="value")
+        self.test_codes, self.labels = test_codes(model, data, max_points)
+        prior = prior_samples(model)
+        covered = self.test_codes[:, :2] if prior is None else np.concatenate([self.test_codes[:, :2], prior[:, :2]])
+        xlim, ylim = slider_ranges(covered)
+        what = {"latent": "style codes" if model.conditional else "codes", "style": "style codes"}.get(kind)
+        title = (f"{model.name.upper()}: {what} of {len(self.test_codes):,} test digits" if what
+                 else f"{model.name.upper()}: the straight path from A to B")
+        self.map = LatentMap(self.test_codes, self.labels, prior, xlim, ylim, title=title)
+        spec, weights = pack_decoder(model, dtype)
+        state = dict(
+            kind=kind, decoder_spec=spec, decoder_weights=weights, map_png=png_bytes(self.map.background),
+            map_geometry=self.map.geometry(), latent_dim=model.latent_dim, conditional=bool(model.conditional),
+            steps=steps, z1_range=xlim, z2_range=ylim, note=_dims_note(model),
+            digit_caption=("decoder((1 - t) z_A + t z_B)" if kind == "interpolation" else
+                           "the decoded digit, " + ("decoder(z, y)" if model.conditional else "decoder(z)")),
+            strip_caption={"interpolation": f"{steps} steps from A (left) to B (right); the red frame is the one "
+                                            "nearest t",
+                           "style": "the same style z, every digit y = 0..9 (red frame: the current y)"}.get(kind, ""))
+        if kind != "latent":
+            packed = self.test_codes.astype(np.float32).tobytes() + self.labels.astype(np.uint8).tobytes()
+            state.update(codes=packed, n_codes=len(self.test_codes))
+        if kind == "interpolation":
+            a, b = self._first(3, 0), self._first(8, min(1, len(self.labels) - 1))
+            state.update(index_a=a, index_b=b, digit=int(self.labels[a]))
+        elif kind == "style":
+            state.update(z1=float(np.clip(self.test_codes[0, 0], *xlim)),
+                         z2=float(np.clip(self.test_codes[0, 1], *ylim)), digit=int(self.labels[0]))
+        super().__init__(**state)
+        for name, value in controls.items():   # e.g. index_a=5: validated like any later change
+            if value is not None:
+                setattr(self, name, value)
+        if kind == "interpolation" and controls.get("index_a") is not None:
+            self.digit = int(self.labels[self.index_a])   # the decoder's label is A's
 
     def _first(self, digit: int, default: int) -> int:
         hits = np.flatnonzero(self.labels == digit)
         return int(hits[0]) if len(hits) else default
 
-    def _endpoint_changed(self, change):
-        if self.digit is not None and change["owner"] is self.index_a:
-            self._quiet = True   # the decoder's label follows A's label
-            try:
-                self.digit.value = int(self.labels[self.index_a.value])
-            finally:
-                self._quiet = False
-        self.prepare()
-        self.update()
+    # --- every control is checked: a clear error instead of a silently odd explorer ----------------------------
+    @traitlets.validate("z1", "z2")
+    def _check_code(self, proposal):
+        value, name = proposal["value"], proposal["trait"].name
+        lo, hi = getattr(self, f"{name}_range")
+        if not np.isfinite(value):
+            raise AelibError(f"{name} must be a finite number, got {value}")
+        return float(np.clip(value, lo, hi))   # as the slider does: the ends of its range
 
-    def _changed(self, change):
-        if not self._quiet:
-            if change["owner"] is self.digit:
-                self.prepare()
-            self.update()
+    @traitlets.validate("digit")
+    def _check_digit(self, proposal):
+        if not 0 <= proposal["value"] <= 9:
+            raise AelibError(f"digit must be 0..9, got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("t")
+    def _check_t(self, proposal):
+        if not 0.0 <= proposal["value"] <= 1.0:
+            raise AelibError(f"t must be in [0, 1] (0 is digit A, 1 is digit B), got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("index_a", "index_b")
+    def _check_index(self, proposal):
+        n = len(self.labels) if hasattr(self, "labels") else 0
+        if not 0 <= proposal["value"] < max(n, 1):
+            raise AelibError(f"{proposal['trait'].name} must be the index of a test digit, 0..{n - 1}, "
+                             f"got {proposal['value']}")
+        return proposal["value"]
+
+    # --- what the explorer shows, computed with torch -------------------------------------------------------
+    @property
+    def code_a(self) -> np.ndarray:
+        return self.test_codes[self.index_a]
+
+    @property
+    def code_b(self) -> np.ndarray:
+        return self.test_codes[self.index_b]
+
+    def code(self) -> np.ndarray:
+        """The code being decoded: (z1, z2), or for the interpolation explorer (1 - t) z_A + t z_B (all dims)."""
+        if self.kind == "interpolation":
+            return (1 - self.t) * self.code_a + self.t * self.code_b
+        return np.array([self.z1, self.z2])
 
     def _label(self):
-        return self.digit.value if self.digit is not None else None
+        return self.digit if self.model.conditional else None
 
-    def prepare(self):
-        """Once per change of A, B or the label (not per t event): the codes, the strip, the path on the map."""
-        a, b = self.index_a.value, self.index_b.value
-        self.code_a, self.code_b = self.codes[a], self.codes[b]
-        ts = np.linspace(0, 1, self.steps)[:, None]
-        self.strip_digits = decode_images(self.model, (1 - ts) * self.code_a + ts * self.code_b, self._label())
-        colors = [_rgb255(DIGIT_COLORS(int(self.labels[i]))) for i in (a, b)]
-        self.path_map = self.map.with_path(self.code_a, self.code_b, end_colors=colors)
-        self.ends.value = (f"<span style='font-size: 12px; color: #444'>A is a {self.labels[a]}, "
-                           f"B is a {self.labels[b]} (test digits)</span>")
+    def decoded(self) -> np.ndarray:
+        """The digit on screen now, decoded by torch: uint8 (28, 28), 255 = ink."""
+        return decode_image(self.model, self.code(), self._label())
 
-    def code(self) -> np.ndarray:
-        t = self.t.value
-        return (1 - t) * self.code_a + t * self.code_b
+    def decoded_strip(self) -> np.ndarray | None:
+        """The strip under the digit (interpolation: ``steps`` decodes from A to B; style: decoder(z, 0..9))."""
+        if self.kind == "interpolation":
+            ts = np.linspace(0, 1, self.steps)[:, None]
+            return decode_images(self.model, (1 - ts) * self.code_a + ts * self.code_b, self._label())
+        if self.kind == "style":
+            return decode_images(self.model, np.repeat(self.code()[None], 10, axis=0), np.arange(10))
+        return None
 
-    def update(self):
-        z = self.code()
-        self.last_digit = decode_image(self.model, z, self._label())
-        self.last_frame = self.map.frame(z, base=self.path_map)
-        nearest = int(round(self.t.value * (self.steps - 1)))
-        self.image.value = png_bytes(ink_on_paper(self.last_digit))
-        self.strip_image.value = png_bytes(strip(self.strip_digits, highlight=nearest))
-        self.map_image.value = self.map.png(self.last_frame)
+    def copy_style(self, index: int) -> None:
+        """Put the code of test digit ``index`` on the sliders (what "copy the style of test digit #" does)."""
+        self._check_index({"value": index, "trait": traitlets.Int(name="index")})
+        code = self.test_codes[index]
+        self.z1, self.z2 = float(code[0]), float(code[1])
+
+    def snapshot(self) -> np.ndarray:
+        """A picture of the explorer as it stands (RGB): the digit, the map with its marker, the strip if any.
+
+        Notebook viewers without widget support show this instead of the widget (see ``_repr_mimebundle_``).
+        """
+        digit = np.repeat(ink_on_paper(self.decoded())[..., None], 3, axis=2)
+        if self.kind == "interpolation":
+            colors = [_rgb255(DIGIT_COLORS(int(self.labels[i]))) for i in (self.index_a, self.index_b)]
+            lmap = self.map.render(self.code(), self.map.with_path(self.code_a, self.code_b, colors))
+        else:
+            lmap = self.map.render(self.code())
+        gap = 12
+        height = max(digit.shape[0] + 2 * gap, lmap.shape[0])
+        top = np.full((height, digit.shape[1] + lmap.shape[1] + 3 * gap, 3), 255, dtype=np.uint8)
+        top[gap:gap + digit.shape[0], gap:gap + digit.shape[1]] = digit
+        top[:lmap.shape[0], 2 * gap + digit.shape[1]:2 * gap + digit.shape[1] + lmap.shape[1]] = lmap
+        row = self.decoded_strip()
+        if row is None:
+            return top
+        nearest = int(round(self.t * (self.steps - 1))) if self.kind == "interpolation" else self.digit
+        bottom = strip(row, highlight=nearest)
+        width = max(top.shape[1], bottom.shape[1] + gap)
+        out = np.full((top.shape[0] + bottom.shape[0], width, 3), 255, dtype=np.uint8)
+        out[:top.shape[0], :top.shape[1]] = top
+        out[top.shape[0]:, gap:gap + bottom.shape[1]] = bottom
+        return out
+
+    def describe(self) -> str:
+        """One line for plain-text viewers."""
+        name = {"latent": "latent explorer", "interpolation": "interpolation explorer", "style": "style explorer"}
+        return (f"{self.model.name.upper()} {name[self.kind]} (live in JupyterLab, or as a page: "
+                f"explorer.save_html(path))")
+
+    def _repr_mimebundle_(self, **kwargs):
+        data, metadata = super()._repr_mimebundle_(**kwargs)
+        data["text/plain"] = self.describe()
+        data["image/png"] = base64.b64encode(png_bytes(self.snapshot())).decode("ascii")
+        return data, metadata
+
+    # --- one self-contained page ---------------------------------------------------------------------------
+    def page_state(self, dtype: str = "float32") -> dict:
+        """The synced state explorer.js reads, as JSON (bytes as base64), weights packed with ``dtype``."""
+        state = {}
+        for name in self.keys:
+            if name.startswith("_") or name in ("layout", "tabbable", "tooltip"):
+                continue
+            value = getattr(self, name)
+            if name == "decoder_spec":
+                spec, weights = requantize(self.decoder_spec, self.decoder_weights, dtype)
+                state["decoder_spec"] = spec
+                state["decoder_weights"] = {"base64": base64.b64encode(weights).decode("ascii")}
+            elif name == "decoder_weights":
+                continue
+            elif isinstance(value, bytes):
+                state[name] = {"base64": base64.b64encode(value).decode("ascii")}
+            else:
+                state[name] = list(value) if isinstance(value, tuple) else value
+        return state
+
+    def to_html(self, dtype: str = "float32", title: str | None = None) -> str:
+        """The explorer as one HTML page: its module, styles, weights and map inline; no network, no kernel."""
+        title = title or self.describe().split(" (")[0]
+        return PAGE.format(title=html.escape(title), css=CSS, heading=html.escape(title),
+                           esm=_script_json(ESM.read_text()), state=_script_json(self.page_state(dtype)))
+
+    def save_html(self, path, dtype: str = "float32", title: str | None = None) -> Path:
+        """Write :meth:`to_html` to ``path`` (atomically) and return the path.
+
+        ``dtype="float32"`` decodes exactly as the live explorer (about 2.9 MB for the default decoder);
+        ``"int8"`` is about 4x smaller (see :func:`pack_decoder`).
+        """
+        path = Path(path)
+        if path.suffix.lower() not in (".html", ".htm"):
+            raise AelibError(f"save_html writes an HTML page: give a path ending in .html, got {str(path)!r}")
+        text = self.to_html(dtype, title).encode("utf-8")
+        return atomic_write(path, lambda f: f.write(text))
 
 
-class StyleExplorer(_Explorer):
-    """See :func:`style_explorer`."""
+def _script_json(value) -> str:
+    """JSON that is safe inside a <script> element."""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return json.dumps(text).replace("</", "<\\/")
 
-    def __init__(self, model, data, max_points: int | None = None):
-        if not getattr(model, "conditional", False):
-            raise AelibError(f"style_explorer needs a conditional model (cvae or caae): in a {model.name!r} the code "
-                             "z holds digit and style together and there is no label to switch. Use "
-                             "latent_explorer(model, data) instead.")
-        self.codes, self.labels, self.map = _map_for(model, data, max_points,
-                                                     f"{model.name.upper()}: style codes of {{n:,}} test digits")
-        self.model = model
-        self.z1 = _slider("z1", self.map.xlim, self.codes[0, 0], "aelib-z1")
-        self.z2 = _slider("z2", self.map.ylim, self.codes[0, 1], "aelib-z2")
-        self.digit = _digit_picker(int(self.labels[0]))
-        self.style_of = widgets.BoundedIntText(value=0, min=0, max=len(self.codes) - 1,
-                                               description="copy the style of test digit #",
-                                               style={"description_width": "initial"},
-                                               layout=widgets.Layout(width="300px"))
-        self.style_of.add_class("aelib-style-of")
-        self.image = _image("aelib-digit", 28 * DIGIT_SCALE, 28 * DIGIT_SCALE)
-        self.row_image = _image("aelib-row", 10 * (28 * STRIP_SCALE + 4) + 4, 28 * STRIP_SCALE + 8)
-        self.map_image = _image("aelib-map", *MAP_SIZE)
-        self.note = _note(_dims_note(model))
-        super().__init__([widgets.HBox([widgets.VBox([_caption("the decoded digit, decoder(z, y)"), self.image]),
-                                        self.map_image]),
-                          _caption("the same style z, every digit y = 0..9 (red frame: the current y)"),
-                          self.row_image, self.z1, self.z2, self.digit, self.style_of, self.note])
-        self.add_class("aelib-style-explorer")
-        self.layout.width = "fit-content"   # as wide as its images, not the whole page
-        self.update()
-        self._watch(self.z1, self.z2, self.digit)
-        self.style_of.observe(self._copy_style, names="value")
 
-    def _copy_style(self, change):
-        code = self.codes[change["new"]]
-        self._quiet = True   # set both sliders, then redraw once
-        try:
-            self.z1.value, self.z2.value = float(code[0]), float(code[1])
-        finally:
-            self._quiet = False
-        self.update()
-
-    def code(self) -> np.ndarray:
-        return np.array([self.z1.value, self.z2.value])
-
-    def update(self):
-        z, y = self.code(), self.digit.value
-        self.last_row = decode_images(self.model, np.repeat(z[None], 10, axis=0), np.arange(10))
-        self.last_digit = self.last_row[y]
-        self.last_frame = self.map.frame(z)
-        self.image.value = png_bytes(ink_on_paper(self.last_digit))
-        self.row_image.value = png_bytes(strip(self.last_row, highlight=y))
-        self.map_image.value = self.map.png(self.last_frame)
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>body {{ margin: 16px; font-family: system-ui, sans-serif; }} h1 {{ font-size: 16px; font-weight: 600; }}
+{css}</style>
+</head>
+<body>
+<h1>{heading}</h1>
+<div id="explorer"></div>
+<noscript>This explorer needs JavaScript.</noscript>
+<script type="module">
+// Made by aelib (Explorer.save_html): the explorer's ES module and its state, with a minimal stand-in for the
+// widget model that anywidget gives it in Jupyter. Nothing is fetched; nothing needs a kernel.
+const source = {esm};
+const state = JSON.parse({state});
+for (const [key, value] of Object.entries(state)) {{
+  if (value && typeof value === "object" && "base64" in value) {{
+    const bytes = Uint8Array.from(atob(value.base64), (c) => c.charCodeAt(0));
+    state[key] = new DataView(bytes.buffer);
+  }}
+}}
+const listeners = new Map();
+const model = {{
+  get: (key) => state[key],
+  set: (key, value) => {{ state[key] = value; }},
+  on: (name, callback) => {{ listeners.set(name, [...(listeners.get(name) || []), callback]); }},
+  off: (name, callback) => {{ listeners.set(name, (listeners.get(name) || []).filter((c) => c !== callback)); }},
+  save_changes: () => {{}},
+  send: () => {{}},
+}};
+const url = URL.createObjectURL(new Blob([source], {{ type: "text/javascript" }}));
+const widget = (await import(url)).default;
+URL.revokeObjectURL(url);
+await widget.initialize?.({{ model }});
+await widget.render({{ model, el: document.getElementById("explorer") }});
+</script>
+</body>
+</html>
+"""
 
 
 # ------------------------------------------------------------------------------------------------- explorers
-def latent_explorer(model, data, max_points: int | None = None) -> LatentExplorer:
+def latent_explorer(model, data, max_points: int | None = None, dtype: str = "float32") -> Explorer:
     """Sliders z1, z2 (and, for CVAE/CAAE, a digit picker): the decoded digit beside the latent map of test codes.
 
     ``data``: an :class:`aelib.MNIST`; its test digits are encoded once and drawn on the map, coloured by digit; for
     the AAE/CAAE, prior samples are drawn in grey underneath (does the aggregate posterior match the prior?). The
-    slider ranges cover the test codes. A marker follows the sliders. A model with latent_dim > 2 gets sliders for
-    z1, z2 (the other dimensions are held at 0) and a note saying so.
+    slider ranges cover the test codes. Click or drag on the map to move the code there (the sliders follow); the
+    arrow keys move a focused slider. A model with latent_dim > 2 gets sliders for z1, z2 (the other dimensions are
+    held at 0) and a note saying so.
 
-    Controls: ``.z1``, ``.z2``, ``.digit`` (None for unconditional models). Images: ``.image`` (the digit),
-    ``.map_image``. The last decoded digit (uint8, 28 x 28, 255 = ink) is ``.last_digit``, the last map (RGB)
-    ``.last_map``.
+    Controls: ``.z1``, ``.z2``, ``.digit`` (ignored by unconditional models); ranges ``.z1_range``, ``.z2_range``.
     """
-    return LatentExplorer(model, data, max_points)
+    return Explorer(model, data, "latent", max_points, dtype=dtype)
 
 
 def interpolation_explorer(model, data, index_a: int | None = None, index_b: int | None = None, steps: int = 9,
-                           max_points: int | None = None) -> InterpolationExplorer:
+                           max_points: int | None = None, dtype: str = "float32") -> Explorer:
     """Pick two test digits A and B (by index); a slider t in [0, 1] walks the code (1 - t) z_A + t z_B.
 
     Shows the digit decoded at t, a strip of ``steps`` decodes from A to B (the one nearest t framed in red) and the
-    path on the latent map with a marker at t. For CVAE/CAAE a digit picker sets the label the decoder gets along the
-    whole path (it follows A's label when A changes).
+    path on the latent map with a marker at t (click or drag near the path to move along it). For CVAE/CAAE a digit
+    picker sets the label the decoder gets along the whole path (it follows A's label when you pick another A).
 
-    Controls: ``.index_a``, ``.index_b``, ``.t``, ``.digit`` (None for unconditional models). ``.code_a`` and
-    ``.code_b`` are the two codes; ``.last_digit`` the last decoded digit.
+    Controls: ``.index_a``, ``.index_b``, ``.t``, ``.digit``. ``.code_a`` and ``.code_b`` are the two codes.
     """
-    return InterpolationExplorer(model, data, index_a, index_b, steps, max_points)
+    return Explorer(model, data, "interpolation", max_points, steps, dtype, index_a=index_a, index_b=index_b)
 
 
-def style_explorer(model, data, max_points: int | None = None) -> StyleExplorer:
+def style_explorer(model, data, max_points: int | None = None, dtype: str = "float32") -> Explorer:
     """CVAE/CAAE: the code z holds the style, the label y the digit; keep one fixed and change the other.
 
-    Sliders z1, z2 move the style, the digit picker switches the digit, and "copy the style of test digit #" puts a
-    test digit's code on the sliders. Shows decoder(z, y) large, the row decoder(z, 0..9) (the current digit framed)
-    and the marker on the map of style codes. Raises :class:`AelibError` for a model that is not conditional.
+    Sliders z1, z2 (or a click on the map) move the style, the digit picker switches the digit, and "copy the style
+    of test digit #" puts a test digit's code on the sliders (:meth:`Explorer.copy_style` from Python). Shows
+    decoder(z, y) large, the row decoder(z, 0..9) (the current digit framed) and the marker on the map of style
+    codes. Raises :class:`AelibError` for a model that is not conditional.
 
-    Controls: ``.z1``, ``.z2``, ``.digit``, ``.style_of``. ``.last_digit`` is the last decoded digit, ``.last_row``
-    the last row of ten (10, 28, 28).
+    Controls: ``.z1``, ``.z2``, ``.digit``.
     """
-    return StyleExplorer(model, data, max_points)
+    return Explorer(model, data, "style", max_points, dtype=dtype)
