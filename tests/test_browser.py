@@ -1,13 +1,16 @@
-"""The latent explorer in a real browser: JupyterLab + headless Chromium, driven by Playwright.
+"""The explorers in a real browser: JupyterLab + headless Chromium driven by Playwright, and saved pages.
 
-The test starts JupyterLab on 127.0.0.1 with a random token in a temporary root, opens a notebook, runs all its
-cells in quick mode (kernels inherit AELIB_QUICK=1 from the server), waits for the explorer, then
-* VAE: moves the z1 slider with the keyboard and checks, on screenshots, that the decoded digit changed and that the
-  marker on the latent map moved (to the right, not up or down);
-* CVAE: clicks another digit and checks that the decoded digit changed.
+In JupyterLab (a server on 127.0.0.1 with a random token in a temporary root; notebooks run in quick mode, as
+kernels inherit AELIB_QUICK=1 from the server):
+* VAE (notebook 03): arrow keys on the z1 slider change the decoded digit and move the marker right; a drag on the
+  map moves the code; both still work while another cell trains and after the kernel is shut down;
+* CVAE (notebook 04): a click on another digit, and the arrow keys on the digit picker, change the decoded digit.
+Without JupyterLab:
+* a page written by ``Explorer.save_html`` works from file:// with every other request aborted;
+* explorer.js decodes as ``model.decode`` does (float32 weights: <= 1e-4; int8 weights measured).
 
 Needs Chromium (the Debian package: `apt-get install chromium`; never `playwright install`) and the Python packages
-playwright + pytest-playwright; without them the test skips and says why. Options of pytest-playwright work, e.g.
+playwright + pytest-playwright; without them the tests skip and say why. Options of pytest-playwright work, e.g.
 `--headed` or `--tracing retain-on-failure`. With AELIB_SAVE_SCREENSHOT=1 the VAE run trains in full mode and saves
 the explorer to figures/latent_explorer.png (normal runs leave the repository alone).
 """
@@ -194,22 +197,19 @@ def changed_box(before: np.ndarray, after: np.ndarray, threshold: int = 8):
     return cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
 
 
-def run_notebook(page, lab: Lab, name: str):
-    """Open ``name`` in JupyterLab, Run All Cells, and return the locator of its (first) latent explorer."""
+def run_notebook(page, lab: Lab, name: str, css: str = ".aelib-latent-explorer"):
+    """Open ``name`` in JupyterLab, Run All Cells, and return the locator of its first explorer once it has drawn."""
     from playwright.sync_api import expect
 
     page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
     expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=90_000)
     page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
     page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
-    explorer = page.locator(".aelib-latent-explorer").first
+    explorer = page.locator(f"{css}[data-ready=true]").first
     error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback")
-    expect(explorer.locator("img.aelib-map").or_(error).first).to_be_visible(timeout=RUN_TIMEOUT)
+    expect(explorer.or_(error).first).to_be_visible(timeout=RUN_TIMEOUT)
     if error.count():
         raise AssertionError(f"a cell of {name} failed:\n" + "\n".join(error.all_inner_texts())[-3000:])
-    for css in ("img.aelib-digit", "img.aelib-map"):
-        page.wait_for_function("el => el.complete && el.naturalWidth > 0",
-                               arg=explorer.locator(css).element_handle(), timeout=UPDATE_TIMEOUT)
     explorer.scroll_into_view_if_needed()
     return explorer
 
@@ -219,7 +219,7 @@ def settled_screenshot(locator, before: np.ndarray | None = None, timeout: float
     deadline = time.monotonic() + timeout
     last = pixels(locator.screenshot())
     while time.monotonic() < deadline:
-        time.sleep(0.25)
+        time.sleep(0.1)
         shot = pixels(locator.screenshot())
         if np.array_equal(shot, last) and (before is None or changed_box(before, shot) is not None):
             return shot
@@ -227,51 +227,212 @@ def settled_screenshot(locator, before: np.ndarray | None = None, timeout: float
     return last
 
 
-def test_vae_explorer_follows_the_z1_slider(page, lab):
+def press(locator, key: str, n: int):
+    locator.focus()
+    for _ in range(n):
+        locator.press(key)
+
+
+def marker_x(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
+    """Mean column of the marker's black ring before and after a move (pixels that turned black, or stopped)."""
+    ink_before, ink_after = before.max(axis=2) < 40, after.max(axis=2) < 40
+    return np.nonzero(ink_before & ~ink_after)[1].mean(), np.nonzero(ink_after & ~ink_before)[1].mean()
+
+
+def kernel_menu(page, item: str):
+    page.locator(".lm-MenuBar-itemLabel").get_by_text("Kernel", exact=True).click()
+    page.locator(".lm-Menu-itemLabel").get_by_text(item, exact=True).click()
+
+
+BUSY_CELL = """\
+# Added by tests/test_browser.py: keep the kernel busy training while the test moves the explorer.
+import time
+busy = aelib.build("vae", latent_dim=2)
+print("training while you explore")
+until = time.monotonic() + 120
+while time.monotonic() < until:
+    aelib.fit(busy, data, epochs=1, progress=False)
+"""
+
+
+def test_vae_explorer_in_jupyterlab_live_busy_and_without_a_kernel(page, lab):
+    """03's latent explorer: arrow keys on z1 move the marker right and change the digit; a drag on the map moves
+    the code; both still work while another cell trains, and after the kernel is shut down."""
+    import nbformat
     from playwright.sync_api import expect
 
     start = time.monotonic()
-    explorer = run_notebook(page, lab, place_notebook("vae", lab.root))
-    digit, lmap = explorer.locator("img.aelib-digit"), explorer.locator("img.aelib-map")
+    name = place_notebook("vae", lab.root)
+    nb = nbformat.read(lab.root / name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(BUSY_CELL))
+    nbformat.write(nb, lab.root / name)
+    explorer = run_notebook(page, lab, name)
+    digit, lmap = explorer.locator("canvas.aelib-digit"), explorer.locator("canvas.aelib-map")
+    readout = explorer.locator(".aelib-z1 .aelib-readout")
+    slider = explorer.locator(".aelib-z1 input[type=range]")
     digit_before, map_before = settled_screenshot(digit), settled_screenshot(lmap)
-    readout = explorer.locator(".aelib-z1 .widget-readout")
     value_before = readout.inner_text()
 
-    handle = explorer.locator(".aelib-z1 .noUi-handle")
-    handle.focus()
-    for _ in range(KEY_PRESSES):
-        handle.press("ArrowRight")
+    press(slider, "ArrowRight", KEY_PRESSES)
     expect(readout).not_to_have_text(value_before, timeout=UPDATE_TIMEOUT)
-    expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=UPDATE_TIMEOUT)
-
-    digit_after = settled_screenshot(digit, digit_before)
-    map_after = settled_screenshot(lmap, map_before)
+    digit_after, map_after = settled_screenshot(digit, digit_before), settled_screenshot(lmap, map_before)
     assert changed_box(digit_before, digit_after) is not None, "the decoded digit did not change"
     box = changed_box(map_before, map_after)
     assert box is not None, "the marker on the latent map did not move"
-    left, top, right, bottom = box
-    assert right - left > 20 and bottom - top < 24, f"the marker should move sideways only; changed area {box}"
-    ink_before, ink_after = map_before.max(axis=2) < 40, map_after.max(axis=2) < 40   # the marker's black ring
-    old_x, new_x = np.nonzero(ink_before & ~ink_after)[1].mean(), np.nonzero(ink_after & ~ink_before)[1].mean()
+    assert box[2] - box[0] > 20 and box[3] - box[1] < 24, f"the marker should move sideways only; changed {box}"
+    old_x, new_x = marker_x(map_before, map_after)
     assert new_x > old_x + 5, f"the marker should move right (z1 grew): from x = {old_x:.0f} to {new_x:.0f}"
-    print(f"z1 {value_before} -> {readout.inner_text()}; map changed in {box}; "
-          f"{time.monotonic() - start:.1f} s including the notebook run")
+    print(f"z1 {value_before} -> {readout.inner_text()}; map changed in {box}")
     if SAVE_SCREENSHOT:
         page.mouse.move(0, 0)   # no hover highlight in the picture
         SCREENSHOT_PATH.parent.mkdir(exist_ok=True)
         explorer.screenshot(path=str(SCREENSHOT_PATH))
+
+    # a click and a drag on the map move the code there; the sliders follow
+    lmap.scroll_into_view_if_needed()
+    bbox = lmap.bounding_box()
+    z1_before, z2_before = readout.inner_text(), explorer.locator(".aelib-z2 .aelib-readout").inner_text()
+    digit_before = settled_screenshot(digit)
+    page.mouse.move(bbox["x"] + 100, bbox["y"] + 240)
+    page.mouse.down()
+    page.mouse.move(bbox["x"] + 120, bbox["y"] + 200, steps=5)
+    page.mouse.move(bbox["x"] + 140, bbox["y"] + 60, steps=5)
+    page.mouse.up()
+    expect(readout).not_to_have_text(z1_before, timeout=UPDATE_TIMEOUT)
+    expect(explorer.locator(".aelib-z2 .aelib-readout")).not_to_have_text(z2_before, timeout=UPDATE_TIMEOUT)
+    assert changed_box(digit_before, settled_screenshot(digit, digit_before)) is not None, "a drag changed nothing"
+
+    # while another cell trains, the explorer answers at once
+    expect(page.locator(".jp-OutputArea-output pre", has_text="training while you explore")).to_be_visible(
+        timeout=RUN_TIMEOUT)
+    expect(page.locator("#jp-main-statusbar").get_by_text("Busy")).to_be_visible(timeout=UPDATE_TIMEOUT)
+    explorer.scroll_into_view_if_needed()
+    before = settled_screenshot(digit)
+    press(slider, "ArrowLeft", 2 * KEY_PRESSES)
+    after = settled_screenshot(digit, before, timeout=5)
+    assert changed_box(before, after) is not None, "while the kernel trains, the explorer did not respond"
+    expect(page.locator("#jp-main-statusbar").get_by_text("Busy")).to_be_visible()
+
+    # after the kernel is shut down, the explorer on screen still answers
+    kernel_menu(page, "Shut Down Kernel")
+    expect(page.locator("#jp-main-statusbar").get_by_text("No Kernel")).to_be_visible(timeout=UPDATE_TIMEOUT)
+    explorer.scroll_into_view_if_needed()
+    before, value = settled_screenshot(digit), readout.inner_text()
+    press(slider, "ArrowRight", 2 * KEY_PRESSES)
+    expect(readout).not_to_have_text(value, timeout=UPDATE_TIMEOUT)
+    after = settled_screenshot(digit, before, timeout=5)
+    assert changed_box(before, after) is not None, "without a kernel, the explorer did not respond"
+    print(f"{time.monotonic() - start:.1f} s including the notebook run")
 
 
 def test_cvae_explorer_switches_the_digit(page, lab):
     from playwright.sync_api import expect
 
     explorer = run_notebook(page, lab, place_notebook("cvae", lab.root))
-    digit = explorer.locator("img.aelib-digit")
-    buttons = explorer.locator(".aelib-digit-picker")
+    digit = explorer.locator("canvas.aelib-digit")
+    picker = explorer.locator(".aelib-digit-picker")
     before = settled_screenshot(digit)
-    current = buttons.locator("button.mod-active").inner_text().strip()
+    current = picker.locator("button.aelib-active").inner_text().strip()
     target = "7" if current != "7" else "1"
-    buttons.get_by_role("button", name=target, exact=True).click()
-    expect(buttons.locator("button.mod-active")).to_have_text(target, timeout=UPDATE_TIMEOUT)
+    picker.get_by_role("radio", name=target, exact=True).click()
+    expect(picker.locator("button.aelib-active")).to_have_text(target, timeout=UPDATE_TIMEOUT)
     after = settled_screenshot(digit, before)
     assert changed_box(before, after) is not None, f"switching the digit {current} -> {target} changed nothing"
+    # the arrow keys walk the digits too, inside JupyterLab
+    picker.locator("button.aelib-active").press("ArrowRight")
+    expect(picker.locator("button.aelib-active")).to_have_text(str((int(target) + 1) % 10), timeout=UPDATE_TIMEOUT)
+    assert changed_box(after, settled_screenshot(digit, after)) is not None, "ArrowRight on the digits did nothing"
+
+
+# ------------------------------------------------------------------------------------------- without JupyterLab
+def small_model(name: str, epochs: int = 1):
+    import aelib
+    import torch
+
+    torch.manual_seed(0)
+    model = aelib.build(name, latent_dim=2)
+    data = aelib.data.load_offline()
+    aelib.fit(model, data, epochs=epochs, progress=False)
+    return model, data
+
+
+@pytest.fixture(scope="module", params=["vae", "cvae"])
+def saved_page(request, tmp_path_factory):
+    from aelib import widgets
+
+    model, data = small_model(request.param, epochs=3)
+    explorer = widgets.latent_explorer(model, data)
+    path = explorer.save_html(tmp_path_factory.mktemp("page") / f"{request.param}.html")
+    return request.param, path
+
+
+def test_a_saved_page_works_from_file_with_the_network_blocked(page, saved_page):
+    from playwright.sync_api import expect
+
+    name, path = saved_page
+    foreign, errors = [], []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+    def route(r):
+        if r.request.url.startswith(("file:", "blob:", "data:")):
+            r.continue_()
+        else:
+            foreign.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(path.as_uri())
+    explorer = page.locator(".aelib-explorer[data-ready=true]")
+    expect(explorer).to_be_visible(timeout=UPDATE_TIMEOUT)
+    digit = explorer.locator("canvas.aelib-digit")
+    before = settled_screenshot(digit)
+    press(explorer.locator(".aelib-z1 input"), "End", 1)   # z1 jumps to the end of its range
+    assert changed_box(before, settled_screenshot(digit, before)) is not None, "a key press changed nothing"
+    if name == "cvae":
+        before = settled_screenshot(digit)
+        explorer.get_by_role("radio", name="7", exact=True).click()
+        assert changed_box(before, settled_screenshot(digit, before)) is not None, "the digit picker changed nothing"
+    assert foreign == [], f"the saved page asked the network for {foreign}"
+    assert errors == [], f"console errors: {errors}"
+    print(f"{name}: {path.stat().st_size / 1e6:.2f} MB page")
+
+
+PARITY_JS = """async ([source, spec, weights, codes, digits]) => {
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  const { unpackDecoder, decode } = await import(url);
+  const bytes = Uint8Array.from(atob(weights), (c) => c.charCodeAt(0));
+  const net = unpackDecoder(spec, new DataView(bytes.buffer));
+  const out = [];
+  for (const y of digits) for (const z of codes) out.push(Array.from(decode(net, z, y)));
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae"])
+def test_the_javascript_decoder_matches_torch(page, name):
+    """explorer.js's decode at 60 codes (and every digit): the largest pixel-probability difference from
+    model.decode is <= 1e-4 with float32 weights; int8 weights (the stored notebooks' format) are measured too."""
+    import base64
+
+    import torch
+    from aelib import widgets
+
+    model, _ = small_model(name)
+    codes = np.random.default_rng(0).normal(scale=1.5, size=(60, 2)).astype(np.float32)
+    digits = list(range(10)) if model.conditional else [0]
+    expected = np.concatenate([
+        model.decode(torch.from_numpy(codes), torch.full((len(codes),), y) if model.conditional else None)
+        .reshape(len(codes), -1).numpy() for y in digits])
+    page.goto("about:blank")
+    source = widgets.ESM.read_text()
+    worst = {}
+    for dtype in widgets.WEIGHT_DTYPES:
+        spec, weights = widgets.pack_decoder(model, dtype)
+        got = np.array(page.evaluate(PARITY_JS, [source, spec, base64.b64encode(weights).decode(),
+                                                 codes.tolist(), digits]))
+        assert got.shape == expected.shape
+        worst[dtype] = float(np.abs(got - expected).max())
+    print(f"{name}: largest |JS - torch| pixel probability: " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
+    assert worst["float32"] <= 1e-4
+    assert worst["int8"] <= 0.02   # the bound README states for the widget state stored in the notebooks
