@@ -116,6 +116,11 @@ def pack_decoder(model, dtype: str = "float32") -> tuple[dict, bytes]:
 
 def _layer_arrays(spec: dict, data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(weights (rows, cols + classes), bias (rows,))] of a packed decoder, as float32 arrays."""
+    if spec.get("dtype") not in WEIGHT_DTYPES:
+        raise AelibError(f"unknown weight dtype {spec.get('dtype')!r}; expected one of {WEIGHT_DTYPES}")
+    expected = packed_size(spec)
+    if expected != len(data):
+        raise AelibError(f"the spec describes {expected} bytes of weights, got {len(data)}")
     out, offset = [], 0
     for layer in spec["layers"]:
         rows, stride = layer["rows"], layer["cols"] + layer["classes"]
@@ -129,13 +134,19 @@ def _layer_arrays(spec: dict, data: bytes) -> list[tuple[np.ndarray, np.ndarray]
             scale = np.frombuffer(data, np.float32, rows, offset)
             offset += 4 * rows
             w = q.astype(np.float32) * scale[:, None]
-        else:
-            raise AelibError(f"unknown weight dtype {spec['dtype']!r}; expected one of {WEIGHT_DTYPES}")
         out.append((w, np.frombuffer(data, np.float32, rows, offset)))
         offset += 4 * rows
-    if offset != len(data):
-        raise AelibError(f"the spec describes {offset} bytes of weights, got {len(data)}")
     return out
+
+
+def packed_size(spec: dict) -> int:
+    """Bytes of weights that ``spec`` describes."""
+    total = 0
+    for layer in spec["layers"]:
+        n = layer["rows"] * (layer["cols"] + layer["classes"])
+        total += 4 * n if spec["dtype"] == "float32" else 4 * -(-n // 4) + 4 * layer["rows"]
+        total += 4 * layer["rows"]
+    return total
 
 
 def requantize(spec: dict, data: bytes, dtype: str) -> tuple[dict, bytes]:
@@ -535,11 +546,13 @@ class Explorer(anywidget.AnyWidget):
 
     @traitlets.validate("index_a", "index_b")
     def _check_index(self, proposal):
+        return self._test_digit_index(proposal["trait"].name, proposal["value"])
+
+    def _test_digit_index(self, name: str, value: int) -> int:
         n = len(self.labels) if hasattr(self, "labels") else 0
-        if not 0 <= proposal["value"] < max(n, 1):
-            raise AelibError(f"{proposal['trait'].name} must be the index of a test digit, 0..{n - 1}, "
-                             f"got {proposal['value']}")
-        return proposal["value"]
+        if not 0 <= value < max(n, 1):
+            raise AelibError(f"{name} must be the index of a test digit, 0..{n - 1}, got {value}")
+        return value
 
     # --- what the explorer shows, computed with torch -------------------------------------------------------
     @property
@@ -574,8 +587,7 @@ class Explorer(anywidget.AnyWidget):
 
     def copy_style(self, index: int) -> None:
         """Put the code of test digit ``index`` on the sliders (what "copy the style of test digit #" does)."""
-        self._check_index({"value": index, "trait": traitlets.Int(name="index")})
-        code = self.test_codes[index]
+        code = self.test_codes[self._test_digit_index("index", index)]
         self.z1, self.z2 = float(code[0]), float(code[1])
 
     def snapshot(self) -> np.ndarray:

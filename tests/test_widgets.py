@@ -1,9 +1,11 @@
-"""The latent-space explorers without a browser: pixel mapping, marker, decoding, ranges and the update path.
+"""The latent-space explorers without a browser: weight packing, pixel mapping, ranges, controls and pictures.
 
-Setting a control's value runs the same observer a slider drag runs in JupyterLab (decode, composite, PNG-encode,
-assign ``Image.value``), so these tests exercise the real update path; tests/test_browser.py checks the rendering.
+The per-event work happens in the browser (explorer.js); tests/test_browser.py checks it there, against torch. Here:
+everything Python sends it (packed weights, map geometry, codes) and the Python side of the API.
 """
+import base64
 import io
+import json
 
 import numpy as np
 import pytest
@@ -39,9 +41,9 @@ def png_pixels(value) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(bytes(value))).convert("RGB"))
 
 
-def marker_center(lmap, frame, base=None) -> np.ndarray:
-    """(column, row) centre of the pixels where ``frame`` differs from ``base`` (default: the map's background)."""
-    rows, cols = np.nonzero(frame != (lmap.indexed if base is None else base))
+def marker_center(lmap, rgb, base=None) -> np.ndarray:
+    """(column, row) centre of the pixels where ``rgb`` differs from ``base`` (default: the map's background)."""
+    rows, cols = np.nonzero((rgb != (lmap.background if base is None else base)).any(axis=2))
     assert len(rows), "no marker drawn"
     return np.array([(cols.min() + cols.max()) / 2, (rows.min() + rows.max()) / 2])
 
@@ -82,21 +84,59 @@ def test_a_drawn_point_is_where_to_pixel_says():
 
 def test_marker_is_drawn_at_the_code_and_nowhere_else(square_map):
     for z in ([0.0, 0.0], [2.5, -0.5], [-1.0, 3.0]):
-        frame = square_map.frame(z)
-        np.testing.assert_allclose(marker_center(square_map, frame), square_map.to_pixel(z), atol=1.0)
-        rows, cols = np.nonzero(frame != square_map.indexed)
+        rgb = square_map.render(z)
+        np.testing.assert_allclose(marker_center(square_map, rgb), square_map.to_pixel(z), atol=1.0)
+        rows, cols = np.nonzero((rgb != square_map.background).any(axis=2))
         assert cols.max() - cols.min() <= 16 and rows.max() - rows.min() <= 16
-    assert np.array_equal(square_map.render(None), square_map.palette[square_map.indexed])
+    assert np.array_equal(square_map.render(None), square_map.background)
 
 
-def test_the_palette_keeps_the_background_faithful(square_map):
-    error = np.abs(square_map.rgb(square_map.indexed).astype(int) - square_map.background.astype(int))
-    assert error.mean() < 2.0
+def test_the_geometry_sent_to_the_browser_is_the_pixel_mapping(square_map):
+    """explorer.js computes col = a0 + (z1 - x0) * a1, row = a2 + (z2 - y0) * a3 from map_geometry: the same map."""
+    g = square_map.geometry()
+    json.dumps(g)   # plain JSON
+    a0, a1, a2, a3 = g["affine"]
+    z = np.random.default_rng(2).uniform([-2, -1], [3, 4], size=(20, 2))
+    js = np.stack([a0 + (z[:, 0] - g["xlim"][0]) * a1, a2 + (z[:, 1] - g["ylim"][0]) * a3], axis=1)
+    np.testing.assert_allclose(js, square_map.to_pixel(z), atol=1e-9)
+    assert (g["width"], g["height"]) == widgets.MAP_SIZE and g["axes_box"] == list(square_map.axes_box)
+    assert len(g["digit_colors"]) == 10
 
 
-def test_png_of_a_frame_decodes_to_its_rgb(square_map):
-    frame = square_map.frame([1.0, 1.0])
-    assert np.array_equal(png_pixels(square_map.png(frame)), square_map.rgb(frame))
+# ------------------------------------------------------------------------------------------ packed weights
+@pytest.mark.parametrize("name", ["vae", "cvae"])
+def test_packed_weights_decode_like_the_model(name, vae, cvae):
+    """The reference of explorer.js's arithmetic (decode_packed, float64) on the packed float32 weights reproduces
+    model.decode; int8 weights are 4x smaller and close."""
+    model = {"vae": vae, "cvae": cvae}[name]
+    spec, data = widgets.pack_decoder(model)
+    n_params = sum(p.numel() for p in model.decoder.parameters())
+    assert len(data) == 4 * n_params and spec["dtype"] == "float32"
+    assert [layer["rows"] for layer in spec["layers"]] == [*model.config.hidden_dims, 784]
+    json.dumps(spec)
+    z = np.random.default_rng(0).normal(scale=1.5, size=(50, 2))
+    for y in (range(10) if model.conditional else [None]):
+        labels = None if y is None else torch.full((50,), y)
+        expected = model.decode(torch.tensor(z, dtype=torch.float32), labels).reshape(50, -1).numpy()
+        assert np.abs(widgets.decode_packed(spec, data, z, y) - expected).max() <= 1e-5
+        small_spec, small = widgets.requantize(spec, data, "int8")
+        assert len(small) < 0.3 * len(data) and small_spec["key"] == spec["key"]
+        assert np.abs(widgets.decode_packed(small_spec, small, z, y) - expected).max() <= 0.02
+
+
+def test_a_wrong_spec_or_dtype_is_a_clear_error(vae):
+    spec, data = widgets.pack_decoder(vae)
+    with pytest.raises(AelibError, match="dtype must be one of"):
+        widgets.pack_decoder(vae, "float16")
+    with pytest.raises(AelibError, match="describes .* bytes"):
+        widgets.decode_packed(spec, data[:-4], [[0.0, 0.0]])
+    with pytest.raises(AelibError, match="conditional"):
+        widgets.decode_packed(*widgets.pack_decoder(aelib.build("cvae", **SMALL)), [[0.0, 0.0]])
+
+
+def test_the_weights_key_names_the_weights(vae, cvae):
+    assert widgets.pack_decoder(vae)[0]["key"] == widgets.pack_decoder(vae)[0]["key"]
+    assert widgets.pack_decoder(vae)[0]["key"] != widgets.pack_decoder(cvae)[0]["key"]
 
 
 # ------------------------------------------------------------------------------------------ decoding, ranges
@@ -127,55 +167,80 @@ def test_slider_ranges_cover_the_codes_but_ignore_one_outlier():
 def test_explorer_ranges_cover_the_encoded_test_digits(vae, offline_data):
     explorer = widgets.latent_explorer(vae, offline_data)
     codes = vae.encode(offline_data.test_x).numpy()
-    for slider, column in ((explorer.z1, codes[:, 0]), (explorer.z2, codes[:, 1])):
-        inside = np.mean((column >= slider.min) & (column <= slider.max))
-        assert inside >= 0.99, f"{slider.description}: only {inside:.1%} of the test codes are in range"
-    assert (explorer.z1.min, explorer.z1.max) == explorer.map.xlim
-    assert (explorer.z2.min, explorer.z2.max) == explorer.map.ylim
-    assert explorer.z1.continuous_update and explorer.z2.continuous_update
+    for (lo, hi), column in ((explorer.z1_range, codes[:, 0]), (explorer.z2_range, codes[:, 1])):
+        assert np.mean((column >= lo) & (column <= hi)) >= 0.99
+    assert explorer.z1_range == explorer.map.xlim and explorer.z2_range == explorer.map.ylim
 
 
 # ------------------------------------------------------------------------------------------ latent explorer
-def test_moving_z1_changes_the_digit_and_moves_the_marker(vae, offline_data):
+def test_the_latent_explorer_sends_the_decoder_and_the_map(vae, offline_data):
     explorer = widgets.latent_explorer(vae, offline_data)
-    assert explorer.digit is None and explorer.note.value == ""
-    before_png, before_digit = bytes(explorer.image.value), explorer.last_digit
-    before_map, before_marker = bytes(explorer.map_image.value), marker_center(explorer.map, explorer.last_frame)
-    z1 = explorer.z1.min + 0.8 * (explorer.z1.max - explorer.z1.min)
-    explorer.z1.value = z1                                  # what a slider drag does: the observer redraws
-    assert bytes(explorer.image.value) != before_png
-    assert np.abs(explorer.last_digit.astype(int) - before_digit).max() > 10
-    np.testing.assert_array_equal(explorer.last_digit, widgets.decode_image(vae, [z1, explorer.z2.value]))
-    after = marker_center(explorer.map, explorer.last_frame)
-    np.testing.assert_allclose(after, explorer.map.to_pixel([z1, explorer.z2.value]), atol=1.0)
-    assert after[0] - before_marker[0] > 20 and abs(after[1] - before_marker[1]) < 1
-    assert bytes(explorer.map_image.value) != before_map
-    assert np.array_equal(png_pixels(explorer.map_image.value), explorer.last_map)
+    spec, data = widgets.pack_decoder(vae)
+    assert explorer.decoder_spec == spec and explorer.decoder_weights == data
+    assert np.array_equal(png_pixels(explorer.map_png), explorer.map.background)
+    assert explorer.map_geometry == explorer.map.geometry()
+    assert explorer.codes == b"" and explorer.n_codes == 0   # the latent explorer needs no codes in the browser
+    assert explorer.note == "" and not explorer.conditional
 
 
-def test_the_digit_picker_changes_the_image_of_a_cvae(cvae, offline_data):
+def test_setting_z1_moves_the_code_and_the_picture(vae, offline_data):
+    explorer = widgets.latent_explorer(vae, offline_data)
+    before_digit, before_picture = explorer.decoded(), explorer.snapshot()
+    lo, hi = explorer.z1_range
+    explorer.z1 = lo + 0.8 * (hi - lo)
+    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(vae, [explorer.z1, explorer.z2]))
+    assert np.abs(explorer.decoded().astype(int) - before_digit).max() > 10
+    assert not np.array_equal(explorer.snapshot(), before_picture)
+    explorer.z1 = hi + 100                        # beyond the slider: held at its end, as the slider would
+    assert explorer.z1 == hi
+    with pytest.raises(AelibError, match="finite"):
+        explorer.z2 = float("nan")
+
+
+def test_the_picture_shows_the_digit_and_the_marker(vae, offline_data):
+    explorer = widgets.latent_explorer(vae, offline_data)
+    explorer.z1, explorer.z2 = 0.5, -0.5
+    picture = explorer.snapshot()
+    digit = 255 - explorer.decoded().repeat(widgets.DIGIT_SCALE, 0).repeat(widgets.DIGIT_SCALE, 1)
+    np.testing.assert_array_equal(picture[12:12 + 168, 12:12 + 168, 0], digit)
+    left = 2 * 12 + 168
+    lmap = picture[:widgets.MAP_SIZE[1], left:left + widgets.MAP_SIZE[0]]
+    np.testing.assert_allclose(marker_center(explorer.map, lmap), explorer.map.to_pixel([0.5, -0.5]), atol=1.0)
+
+
+def test_a_viewer_without_widgets_gets_a_picture_not_a_repr(vae, offline_data):
+    explorer = widgets.latent_explorer(vae, offline_data)
+    bundle, _ = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    picture = png_pixels(base64.b64decode(bundle["image/png"]))
+    np.testing.assert_array_equal(picture, explorer.snapshot())
+    assert bundle["text/plain"].startswith("VAE latent explorer") and "children" not in bundle["text/plain"]
+
+
+def test_the_digit_of_a_cvae(cvae, offline_data):
     explorer = widgets.latent_explorer(cvae, offline_data)
-    assert explorer.digit is not None and explorer.digit.options == tuple(range(10))
-    before_png, before_frame = bytes(explorer.image.value), explorer.last_frame
-    explorer.digit.value = 7
-    assert bytes(explorer.image.value) != before_png
-    z = [explorer.z1.value, explorer.z2.value]
-    np.testing.assert_array_equal(explorer.last_digit, widgets.decode_image(cvae, z, 7))
-    assert not np.array_equal(explorer.last_digit, widgets.decode_image(cvae, z, 1))
-    assert np.array_equal(explorer.last_frame, before_frame)   # the code did not move
+    assert explorer.conditional and explorer.decoder_spec["classes"] == 10
+    explorer.digit = 7
+    z = [explorer.z1, explorer.z2]
+    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(cvae, z, 7))
+    assert not np.array_equal(explorer.decoded(), widgets.decode_image(cvae, z, 1))
+    with pytest.raises(AelibError, match="digit must be 0..9"):
+        explorer.digit = 10
 
 
 def test_a_latent_dim_5_model_gets_two_sliders_and_a_note(offline_data):
     torch.manual_seed(0)
     model = aelib.build("vae", latent_dim=5, **SMALL)
     explorer = widgets.latent_explorer(model, offline_data, max_points=200)
-    assert "latent_dim=5" in explorer.note.value and "held at 0" in explorer.note.value
-    z1 = explorer.z1.min + 0.3 * (explorer.z1.max - explorer.z1.min)
-    z2 = explorer.z2.min + 0.9 * (explorer.z2.max - explorer.z2.min)
-    explorer.z1.value, explorer.z2.value = z1, z2
-    full = torch.tensor([[z1, z2, 0.0, 0.0, 0.0]], dtype=torch.float32)
-    expected = (model.decode(full).reshape(28, 28) * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
-    np.testing.assert_array_equal(explorer.last_digit, expected)
+    assert "latent_dim=5" in explorer.note and "held at 0" in explorer.note
+    assert explorer.decoder_spec["latent_dim"] == 5
+    explorer.z1, explorer.z2 = 0.3, -0.9
+    full = torch.tensor([[explorer.z1, explorer.z2, 0.0, 0.0, 0.0]], dtype=torch.float32)
+    expected = widgets.to_bytes(model.decode(full).reshape(28, 28).numpy())
+    np.testing.assert_array_equal(explorer.decoded(), expected)
+    spec, data = widgets.pack_decoder(model)
+    np.testing.assert_allclose(widgets.decode_packed(spec, data, [[explorer.z1, explorer.z2]]),
+                               model.decode(full).reshape(1, -1).numpy(), atol=1e-5)   # the rest held at 0
 
 
 def test_a_latent_dim_1_model_is_a_clear_error(offline_data):
@@ -190,8 +255,8 @@ def test_an_aae_map_shows_the_prior_and_covers_it(offline_data):
     explorer = widgets.latent_explorer(model, offline_data, max_points=200)
     prior = widgets.prior_samples(model)
     assert prior.shape == (widgets.MAX_PRIOR_POINTS, 2)
-    inside = np.mean((prior[:, 0] >= explorer.z1.min) & (prior[:, 0] <= explorer.z1.max)
-                     & (prior[:, 1] >= explorer.z2.min) & (prior[:, 1] <= explorer.z2.max))
+    (lo1, hi1), (lo2, hi2) = explorer.z1_range, explorer.z2_range
+    inside = np.mean((prior[:, 0] >= lo1) & (prior[:, 0] <= hi1) & (prior[:, 1] >= lo2) & (prior[:, 1] <= hi2))
     assert inside >= 0.98
     grey = np.all(np.abs(explorer.map.background.astype(int) - 204) <= 3, axis=2)
     assert grey.sum() > 500, "the prior samples are not drawn"
@@ -206,31 +271,31 @@ def test_interpolation_ends_are_the_decodes_of_the_two_codes(vae, offline_data):
     code_b = vae.encode(offline_data.test_x[17:18]).numpy()[0]
     np.testing.assert_allclose(explorer.code_a, code_a, atol=1e-5)
     np.testing.assert_allclose(explorer.code_b, code_b, atol=1e-5)
-    explorer.t.value = 1.0
-    np.testing.assert_array_equal(explorer.last_digit, widgets.decode_image(vae, code_b))
-    explorer.t.value = 0.0
-    np.testing.assert_array_equal(explorer.last_digit, widgets.decode_image(vae, code_a))
-    np.testing.assert_array_equal(explorer.strip_digits[0], widgets.decode_image(vae, code_a))
-    np.testing.assert_array_equal(explorer.strip_digits[-1], widgets.decode_image(vae, code_b))
-    np.testing.assert_allclose(marker_center(explorer.map, explorer.last_frame, explorer.path_map),
-                               explorer.map.to_pixel(code_a), atol=1.0)
-    before = bytes(explorer.image.value)
-    explorer.t.value = 0.5
-    np.testing.assert_array_equal(explorer.last_digit, widgets.decode_image(vae, (code_a + code_b) / 2))
-    assert bytes(explorer.image.value) != before
+    n, d = explorer.n_codes, explorer.latent_dim   # what the browser gets: float32 codes, then uint8 labels
+    sent = np.frombuffer(explorer.codes, np.float32, n * d).reshape(n, d)
+    np.testing.assert_allclose(sent[[5, 17]], [code_a, code_b], atol=1e-5)
+    np.testing.assert_array_equal(np.frombuffer(explorer.codes, np.uint8, n, 4 * n * d), offline_data.test_y)
+    explorer.t = 1.0
+    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(vae, code_b))
+    explorer.t = 0.5
+    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(vae, (code_a + code_b) / 2))
+    row = explorer.decoded_strip()
+    np.testing.assert_array_equal(row[0], widgets.decode_image(vae, code_a))
+    np.testing.assert_array_equal(row[-1], widgets.decode_image(vae, code_b))
+    with pytest.raises(AelibError, match=r"t must be in \[0, 1\]"):
+        explorer.t = 1.5
+    with pytest.raises(AelibError, match="index of a test digit"):
+        explorer.index_b = n
 
 
-def test_interpolation_endpoints_can_change(cvae, offline_data):
-    explorer = widgets.interpolation_explorer(cvae, offline_data)
+def test_interpolation_of_a_cvae_decodes_with_the_label_of_a(cvae, offline_data):
     labels = offline_data.test_y.numpy()
-    assert labels[explorer.index_a.value] == 3 and labels[explorer.index_b.value] == 8
-    assert explorer.digit.value == 3                  # the decoder gets A's label
-    explorer.index_a.value = 0
-    assert explorer.digit.value == labels[0]          # ... and follows A
+    explorer = widgets.interpolation_explorer(cvae, offline_data)
+    assert labels[explorer.index_a] == 3 and labels[explorer.index_b] == 8 and explorer.digit == 3
+    other = widgets.interpolation_explorer(cvae, offline_data, index_a=0, index_b=1)
+    assert other.digit == labels[0]
     code_a = cvae.encode(offline_data.test_x[:1], offline_data.test_y[:1]).numpy()[0]
-    np.testing.assert_allclose(explorer.code_a, code_a, atol=1e-5)
-    explorer.t.value = 0.0
-    np.testing.assert_array_equal(explorer.last_digit, widgets.decode_image(cvae, code_a, int(labels[0])))
+    np.testing.assert_array_equal(other.decoded(), widgets.decode_image(cvae, code_a, int(labels[0])))
 
 
 # ------------------------------------------------------------------------------------------ style explorer
@@ -241,18 +306,44 @@ def test_style_explorer_needs_a_conditional_model(vae, offline_data):
 
 def test_style_explorer_keeps_the_style_and_switches_the_digit(cvae, offline_data):
     explorer = widgets.style_explorer(cvae, offline_data)
-    z = [explorer.z1.value, explorer.z2.value]
-    for digit in (2, 9):
-        explorer.digit.value = digit
-        np.testing.assert_array_equal(explorer.last_digit, widgets.decode_image(cvae, z, digit))
+    z = [explorer.z1, explorer.z2]
+    explorer.digit = 2
+    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(cvae, z, 2))
+    row = explorer.decoded_strip()
     for digit in range(10):
-        np.testing.assert_array_equal(explorer.last_row[digit], widgets.decode_image(cvae, z, digit))
-    before = bytes(explorer.row_image.value)
-    explorer.z2.value = explorer.z2.min                                # same digit, another style
-    assert bytes(explorer.row_image.value) != before
-    explorer.style_of.value = 42                                       # copy a test digit's style
+        np.testing.assert_array_equal(row[digit], widgets.decode_image(cvae, z, digit))
+    explorer.copy_style(42)                                            # a test digit's style on the sliders
     code = cvae.encode(offline_data.test_x[42:43], offline_data.test_y[42:43]).numpy()[0]
-    assert explorer.z1.value == pytest.approx(np.clip(code[0], explorer.z1.min, explorer.z1.max), abs=1e-6)
-    assert explorer.z2.value == pytest.approx(np.clip(code[1], explorer.z2.min, explorer.z2.max), abs=1e-6)
-    np.testing.assert_array_equal(explorer.last_digit,
-                                  widgets.decode_image(cvae, [explorer.z1.value, explorer.z2.value], 9))
+    assert explorer.z1 == pytest.approx(np.clip(code[0], *explorer.z1_range), abs=1e-6)
+    assert explorer.z2 == pytest.approx(np.clip(code[1], *explorer.z2_range), abs=1e-6)
+    assert explorer.snapshot().shape[0] > widgets.MAP_SIZE[1]          # the picture has the row of ten
+
+
+# ------------------------------------------------------------------------------------------ saved pages
+def test_save_html_writes_one_self_contained_page(vae, offline_data, tmp_path):
+    explorer = widgets.latent_explorer(vae, offline_data)
+    path = explorer.save_html(tmp_path / "vae.html")
+    text = path.read_text()
+    assert widgets.ESM.read_text().splitlines()[0] in json.loads(_json_after(text, "const source = "))
+    for forbidden in ("http://", "https://", "src=", "<link"):
+        assert forbidden not in text, f"the page refers to something outside itself: {forbidden}"
+    state = json.loads(json.loads(_json_after(text, "JSON.parse(")))
+    weights = base64.b64decode(state["decoder_weights"]["base64"])
+    assert weights == explorer.decoder_weights and state["decoder_spec"]["dtype"] == "float32"
+    small = explorer.save_html(tmp_path / "small.html", dtype="int8")
+    assert small.stat().st_size < 0.4 * path.stat().st_size
+    with pytest.raises(AelibError, match="ending in .html"):
+        explorer.save_html(tmp_path / "vae.png")
+
+
+def test_a_page_cannot_be_broken_by_a_title(vae, offline_data):
+    explorer = widgets.latent_explorer(vae, offline_data, max_points=100)
+    text = explorer.to_html(title="</script><script>alert(1)</script>")
+    assert "<script>alert(1)" not in text
+
+
+def _json_after(text: str, marker: str) -> str:
+    """The JSON string literal that follows ``marker`` in ``text``."""
+    start = text.index(marker) + len(marker)
+    value, end = json.JSONDecoder().raw_decode(text[start:])
+    return json.dumps(value)
