@@ -718,6 +718,41 @@ await widget.render({{ model, el: document.getElementById("explorer") }});
 """
 
 
+# ---------------------------------------------------------------------------------- stored widget state
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
+    """Shrink the explorers in a notebook's stored widget state (``nb.metadata``), in place; return counts.
+
+    nbclient stores each widget's state with the notebook so that a static rendering with widget support shows live
+    explorers. Stored as sent (float32), a decoder costs ~2.9 MB of base64 per explorer. Here the weights are
+    re-packed with ``dtype`` (int8: ~0.75 MB; see :func:`pack_decoder` for its accuracy), and only the first
+    explorer of each decoder keeps them: the others name the same ``key`` and explorer.js shares the decoder.
+    """
+    state = metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    seen, counts = set(), {"explorers": 0, "shared": 0}
+    for entry in state.values():
+        if entry.get("state", {}).get("_anywidget_id") != f"{__name__}.Explorer":
+            continue
+        counts["explorers"] += 1
+        spec = entry["state"]["decoder_spec"]
+        buffers = [b for b in entry.get("buffers", []) if b.get("path") != ["decoder_weights"]]
+        weights = [b for b in entry.get("buffers", []) if b.get("path") == ["decoder_weights"]]
+        if weights and spec["key"] not in seen:
+            data = base64.b64decode(weights[0]["data"])
+            if spec["dtype"] == "float32":
+                spec, data = requantize(spec, data, dtype)
+            buffers.append({"path": ["decoder_weights"], "encoding": "base64",
+                            "data": base64.b64encode(data).decode("ascii")})
+            seen.add(spec["key"])
+        elif weights:
+            counts["shared"] += 1
+        entry["state"]["decoder_spec"] = spec
+        entry["buffers"] = buffers
+    return counts
+
+
 # ------------------------------------------------------------------------------------------------- explorers
 def latent_explorer(model, data, max_points: int | None = None, dtype: str = "float32") -> Explorer:
     """Sliders z1, z2 (and, for CVAE/CAAE, a digit picker): the decoded digit beside the latent map of test codes.

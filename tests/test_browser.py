@@ -17,35 +17,27 @@ the explorer to figures/latent_explorer.png (normal runs leave the repository al
 from __future__ import annotations
 
 import io
-import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import labserver  # noqa: E402
 
 # The notebooks the browser test opens, by model. None: the test writes a small notebook explorer_<model>.ipynb
 # (setup, a short training run, latent_explorer) into the server's root. A path relative to the repository (e.g.
 # "notebooks/03_vae.ipynb") is copied there instead and opened: its first `.aelib-latent-explorer` is tested.
 EXPLORER_NOTEBOOKS: dict[str, str | None] = {"vae": "notebooks/03_vae.ipynb", "cvae": "notebooks/04_cvae.ipynb"}
 
-CHROMIUM = os.environ.get("AELIB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]   # without the network flags Chromium hangs on a closed network
+CHROMIUM, CHROMIUM_ARGS = labserver.CHROMIUM, labserver.CHROMIUM_ARGS
 SAVE_SCREENSHOT = os.environ.get("AELIB_SAVE_SCREENSHOT", "") not in ("", "0")
 SCREENSHOT_PATH = ROOT / "figures" / "latent_explorer.png"
-SERVER_START_TIMEOUT = 60     # seconds
 RUN_TIMEOUT = 240_000         # ms: kernel start + every cell (quick-mode training) until the explorer shows
 UPDATE_TIMEOUT = 30_000       # ms: one slider move until the new images are shown
 KEY_PRESSES = 20              # ArrowRight presses on the z1 slider (each one slider step, 1/200 of its range)
@@ -103,72 +95,20 @@ def place_notebook(model: str, root: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ the server
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-    log: Path
-
-    def tail(self, n: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab on 127.0.0.1 with a random token, its own config/runtime/workspace folders, in a temp root."""
-    base = tmp_path_factory.mktemp("lab")
-    root, config = base / "root", base / "config"
-    root.mkdir()
-    (config / "labconfig").mkdir(parents=True)
-    (config / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))   # no news toast
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_DATA_DIR=str(base / "data"),
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), AELIB_QUICK="1")
-    env.setdefault("AELIB_DATA", str(ROOT / "data"))
-    env.pop("MPLBACKEND", None)          # the kernel uses the notebook's inline backend, as for a student
+    env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "AELIB_QUICK": "1",
+           "AELIB_DATA": os.environ.get("AELIB_DATA", str(ROOT / "data"))}
     if SAVE_SCREENSHOT:                  # the README figure shows a model trained in full mode
-        env.pop("AELIB_QUICK", None)
-        env.pop("CI", None)
-    log = base / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-           "--ServerApp.port_retries=0", "--ip=127.0.0.1", f"--ServerApp.token={token}",
-           f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    with open(log, "wb") as out:
-        server = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server_info = Lab(f"http://127.0.0.1:{port}", token, root, log)
+        env.update(AELIB_QUICK=None, CI=None)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server_info.url}/api/status?token={token}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start (exit code {server.poll()}):\n{server_info.tail()}")
-            time.sleep(0.3)
-        yield server_info
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        with labserver.jupyterlab(tmp_path_factory.mktemp("lab"), env) as server:
+            yield server
+    except RuntimeError as err:
+        pytest.fail(str(err))
 
 
-# ------------------------------------------------------------------------------------------------ the browser
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright launches the Debian Chromium, never a downloaded one."""
@@ -197,21 +137,8 @@ def changed_box(before: np.ndarray, after: np.ndarray, threshold: int = 8):
     return cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
 
 
-def run_notebook(page, lab: Lab, name: str, css: str = ".aelib-latent-explorer"):
-    """Open ``name`` in JupyterLab, Run All Cells, and return the locator of its first explorer once it has drawn."""
-    from playwright.sync_api import expect
-
-    page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
-    expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=90_000)
-    page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
-    page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
-    explorer = page.locator(f"{css}[data-ready=true]").first
-    error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback")
-    expect(explorer.or_(error).first).to_be_visible(timeout=RUN_TIMEOUT)
-    if error.count():
-        raise AssertionError(f"a cell of {name} failed:\n" + "\n".join(error.all_inner_texts())[-3000:])
-    explorer.scroll_into_view_if_needed()
-    return explorer
+def run_notebook(page, lab: labserver.Lab, name: str, css: str = ".aelib-latent-explorer"):
+    return labserver.run_all(page, lab, name, css, RUN_TIMEOUT)
 
 
 def settled_screenshot(locator, before: np.ndarray | None = None, timeout: float = UPDATE_TIMEOUT / 1000):
@@ -237,11 +164,6 @@ def marker_x(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
     """Mean column of the marker's black ring before and after a move (pixels that turned black, or stopped)."""
     ink_before, ink_after = before.max(axis=2) < 40, after.max(axis=2) < 40
     return np.nonzero(ink_before & ~ink_after)[1].mean(), np.nonzero(ink_after & ~ink_before)[1].mean()
-
-
-def kernel_menu(page, item: str):
-    page.locator(".lm-MenuBar-itemLabel").get_by_text("Kernel", exact=True).click()
-    page.locator(".lm-Menu-itemLabel").get_by_text(item, exact=True).click()
 
 
 BUSY_CELL = """\
@@ -314,7 +236,7 @@ def test_vae_explorer_in_jupyterlab_live_busy_and_without_a_kernel(page, lab):
     expect(page.locator("#jp-main-statusbar").get_by_text("Busy")).to_be_visible()
 
     # after the kernel is shut down, the explorer on screen still answers
-    kernel_menu(page, "Shut Down Kernel")
+    labserver.kernel_menu(page, "Shut Down Kernel")
     expect(page.locator("#jp-main-statusbar").get_by_text("No Kernel")).to_be_visible(timeout=UPDATE_TIMEOUT)
     explorer.scroll_into_view_if_needed()
     before, value = settled_screenshot(digit), readout.inner_text()

@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import nbtools  # noqa: E402
 
 NOTEBOOKS = nbtools.notebooks()
-MAX_BYTES = 1_500_000
+MAX_BYTES = 2_000_000   # each committed notebook, stored widget state included
 
 
 def test_there_are_notebooks():
@@ -40,3 +40,29 @@ def test_every_notebook_is_collected_by_nbval():
     collected = {line.split("::")[0] for line in result.stdout.splitlines() if "::" in line}
     missing = [p.name for p in NOTEBOOKS if f"notebooks/{p.name}" not in collected]
     assert not missing, f"nbval did not collect: {missing}\n{result.stdout[-2000:]}"
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_explorers_are_stored_live_and_as_a_picture(path):
+    """Each explorer's output keeps a picture (for viewers without widgets) and its widget state (for viewers with
+    them): its decoder's weights are stored once per decoder, and every explorer can find them."""
+    nb = json.loads(path.read_text())
+    state = nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    explorers = {k: v for k, v in state.items() if v["state"].get("_anywidget_id") == "aelib.widgets.Explorer"}
+    shown = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+             if WIDGET_VIEW in o.get("data", {}) and o["data"][WIDGET_VIEW]["model_id"] in explorers]
+    calls = sum("widgets." in "".join(c["source"]) and "_explorer(" in "".join(c["source"])
+                for c in nb["cells"] if c["cell_type"] == "code")
+    assert len(shown) == calls, f"{path.name}: {calls} explorer cells, {len(shown)} stored explorers"
+    for output in shown:
+        assert output["data"]["image/png"], "no picture for viewers without widget support"
+        assert "children=" not in output["data"]["text/plain"], "a bare widget repr"
+    with_weights = {v["state"]["decoder_spec"]["key"] for v in explorers.values()
+                    if any(b["path"] == ["decoder_weights"] for b in v.get("buffers", []))}
+    for model_id, entry in explorers.items():
+        assert entry["state"]["decoder_spec"]["key"] in with_weights, f"{model_id}: its decoder is stored nowhere"
+    assert len(with_weights) == len({v["state"]["decoder_spec"]["key"] for v in explorers.values()})

@@ -10,7 +10,7 @@ the first paragraph after the title. The last cell of every notebook is a genera
 """
 from __future__ import annotations
 
-import re
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,7 +86,10 @@ def synced(path: Path, paths: list[Path]) -> str:
         if not table:
             raise ValueError(f"{path.name} needs a markdown cell tagged 'index' for the table of contents")
         table[0].source = index_source(paths)
+    stored = nb.metadata.get("widgets")   # the explorers' state: live widgets in static renderings
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    if stored:
+        nb.metadata["widgets"] = stored
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)
@@ -107,17 +110,28 @@ def sync(check_only: bool = False) -> list[str]:
 
 
 def run(names: list[str]) -> None:
+    """Execute in full mode (stored outputs are full-mode outputs), keep the widget state, compact it, sync."""
     from nbclient import NotebookClient
+
+    from aelib import widgets
+
+    for var in ("CI", "AELIB_QUICK"):
+        if os.environ.pop(var, None) is not None:
+            print(f"ignoring {var}: stored notebooks are run in full mode")
 
     targets = [NOTEBOOK_DIR / n for n in names] if names else notebooks()
     for path in targets:
         nb = _read(path)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=1800, kernel_name="python3",
+        NotebookClient(nb, timeout=1800, kernel_name="python3", store_widget_state=True,
                        resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
-        nbformat.write(nb, path)
+        counts = widgets.compact_widget_state(nb.metadata)
+        tmp = path.with_name(f".{path.name}.tmp")   # a failed run above never touches the stored notebook
+        nbformat.write(nb, tmp)
+        tmp.replace(path)
         size = path.stat().st_size
-        print(f"{path.name}: {time.perf_counter() - start:.0f} s, {size / 1e6:.2f} MB")
+        print(f"{path.name}: {time.perf_counter() - start:.0f} s, {size / 1e6:.2f} MB; "
+              f"explorers {counts['explorers']} ({counts['shared']} sharing a decoder)")
     sync()
 
 
