@@ -44,7 +44,16 @@ export function unpackDecoder(spec, view) {
     }
     const b = float32At(buffer, offset, rows);
     offset += 4 * rows;
-    layers.push({ rows, cols, classes, w, b, out: new Float64Array(rows) });
+    // Column-major for decoding: the inputs a ReLU set to 0 (about half of them) then cost nothing, and each input
+    // adds one contiguous column. The label columns are kept apart: a label adds one of them.
+    const stride = cols + classes;
+    const wT = new Float32Array(rows * cols);
+    const label = new Float32Array(rows * classes);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) wT[c * rows + r] = w[r * stride + c];
+      for (let y = 0; y < classes; y++) label[y * rows + r] = w[r * stride + cols + y];
+    }
+    layers.push({ rows, cols, classes, wT, label, b, out: new Float64Array(rows) });
   }
   if (offset !== buffer.byteLength) {
     throw new Error(`aelib explorer: ${buffer.byteLength} bytes of weights, the spec describes ${offset}`);
@@ -57,15 +66,19 @@ export function decode(net, z, y = 0) {
   let h = new Float64Array(net.latentDim);
   for (let i = 0; i < Math.min(z.length, net.latentDim); i++) h[i] = z[i];
   const last = net.layers.length - 1;
-  net.layers.forEach(({ rows, cols, classes, w, b, out }, l) => {
-    const stride = cols + classes;
-    for (let r = 0; r < rows; r++) {
-      const base = r * stride;
-      let s = b[r];
-      for (let c = 0; c < cols; c++) s += w[base + c] * h[c];
-      if (classes) s += w[base + cols + y];
-      out[r] = l < last && s < 0 ? 0 : s;   // ReLU on hidden layers
+  net.layers.forEach(({ rows, cols, classes, wT, label, b, out }, l) => {
+    for (let r = 0; r < rows; r++) out[r] = b[r];
+    if (classes) {
+      const base = y * rows;
+      for (let r = 0; r < rows; r++) out[r] += label[base + r];
     }
+    for (let c = 0; c < cols; c++) {
+      const v = h[c];
+      if (v === 0) continue;   // a unit the ReLU switched off
+      const base = c * rows;
+      for (let r = 0; r < rows; r++) out[r] += wT[base + r] * v;
+    }
+    if (l < last) for (let r = 0; r < rows; r++) if (out[r] < 0) out[r] = 0;   // ReLU on hidden layers
     h = out;
   });
   const p = new Float64Array(h.length);
@@ -457,9 +470,11 @@ async function render({ model, el }) {
 
   // -- Python set a value: follow it
   const onChange = () => {
+    const now = { z1: model.get("z1"), z2: model.get("z2"), digit: model.get("digit"), t: model.get("t"),
+      a: model.get("index_a"), b: model.get("index_b") };
+    if (Object.keys(now).every((k) => now[k] === state[k])) return;   // the kernel's echo of our own move
     const was = { a: state.a, b: state.b, digit: state.digit };
-    Object.assign(state, { z1: model.get("z1"), z2: model.get("z2"), digit: model.get("digit"), t: model.get("t"),
-      a: model.get("index_a"), b: model.get("index_b") });
+    Object.assign(state, now);
     controls.z1?.set(state.z1);
     controls.z2?.set(state.z2);
     controls.t?.set(state.t);

@@ -11,7 +11,7 @@ Browser side (Debian Chromium, headless; never ``playwright install``):
 * ``decode``: one decode in explorer.js, median / p95 of 300 (the per-event compute);
 * key press -> pixels: the time from a keydown on a focused slider to the first animation frame in which the
   explorer's canvases differ (a capturing keydown listener records ``performance.now()``; a requestAnimationFrame
-  loop compares a checksum of the canvases' pixels). ``--presses`` presses per explorer, spaced 120 ms apart, in
+  loop compares a checksum of the decoded digit's canvas). ``--presses`` presses per explorer, spaced 120 ms apart, in
   JupyterLab with the kernel idle, with the kernel busy training another cell, after the kernel is shut down, and on
   the saved page opened from file://. Target: p95 <= 17 ms, the next frame at 60 Hz.
 
@@ -50,25 +50,22 @@ EXPLORERS = [
 
 PROBE = """() => {
   if (window.__latency) return;
-  const canvases = () => Array.from(document.querySelectorAll(".aelib-explorer canvas"));
-  const checksum = (list) => {
+  const checksum = (canvas) => {   // the decoded digit: what the student watches
+    const d = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
     let s = 0;
-    for (const c of list) {
-      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-      for (let i = 0; i < d.length; i += 4) s = (s * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 2147483647;
-    }
+    for (let i = 0; i < d.length; i += 4) s = (s * 31 + d[i]) % 2147483647;
     return s;
   };
   const state = { times: [], misses: 0 };
   window.__latency = state;
   document.addEventListener("keydown", (e) => {
-    const target = e.target.closest && e.target.closest(".aelib-explorer");
-    if (!target) return;
-    const list = Array.from(target.querySelectorAll("canvas"));
-    const before = checksum(list);
     const t0 = performance.now();
+    const explorer = e.target.closest && e.target.closest(".aelib-explorer");
+    if (!explorer) return;
+    const canvas = explorer.querySelector("canvas.aelib-digit");
+    const before = checksum(canvas);
     const check = () => {
-      if (checksum(list) !== before) state.times.push(performance.now() - t0);
+      if (checksum(canvas) !== before) state.times.push(performance.now() - t0);
       else if (performance.now() - t0 < 2000) requestAnimationFrame(check);
       else state.misses += 1;
     };
