@@ -11,7 +11,7 @@
 // pixel logits, and a sigmoid. For conditional models the one-hot label joins the input of every Linear layer, so
 // each layer's weight matrix has `classes` extra columns: the label adds one column of it (no multiplication).
 
-const REGISTRY = "__aelib_decoders__";   // decoders shared by every explorer on a page, by their weights' key
+const REGISTRY = "__aelib_explorer_weights_v1__";   // raw weights shared by the explorers of a page, by key
 
 // ------------------------------------------------------------------------------------------ weights and decoding
 function float32At(buffer, offset, n) {
@@ -86,31 +86,41 @@ export function decode(net, z, y = 0) {
   return p;
 }
 
-function registry() {
-  if (!globalThis[REGISTRY]) globalThis[REGISTRY] = new Map();
-  return globalThis[REGISTRY];
+// Explorers of one model on a page can share one copy of its weights: the widget state stored in a notebook keeps
+// them with the first explorer only (aelib.widgets.compact_widget_state). The page-wide registry holds the raw
+// weights by key and dtype, never unpacked ones: an explorer restored from an older notebook may run an older copy
+// of this module, so each copy of the module unpacks for itself.
+const unpacked = new Map();   // this module's decoders, by registry key
+
+function registryKey(spec) {
+  return `${spec.key}/${spec.dtype}`;
 }
 
-function entry(key) {
-  const decoders = registry();
-  if (!decoders.has(key)) {
+function shared(key) {
+  const registry = (globalThis[REGISTRY] ||= new Map());
+  if (!registry.has(key)) {
     let resolve;
     const promise = new Promise((r) => { resolve = r; });
-    decoders.set(key, { promise, resolve, net: null });
+    registry.set(key, { promise, resolve });
   }
-  return decoders.get(key);
+  return registry.get(key);
 }
 
-/** Unpack this model's weights (if it carries them) and publish them; explorers without weights share them. */
+/** Offer this model's weights to the page (if it carries them). */
 function publishDecoder(model) {
   const spec = model.get("decoder_spec");
   const view = model.get("decoder_weights");
-  const e = entry(spec.key);
-  if (!e.net && view && view.byteLength) {
-    e.net = unpackDecoder(spec, view);
-    e.resolve(e.net);
-  }
-  return e.promise;
+  if (view && view.byteLength) shared(registryKey(spec)).resolve({ spec, view });
+}
+
+/** The decoder of this model: from its own weights, or, if it carries none, from another explorer's. */
+async function decoderOf(model) {
+  const spec = model.get("decoder_spec");
+  const key = registryKey(spec);
+  const view = model.get("decoder_weights");
+  const raw = view && view.byteLength ? { spec, view } : await shared(key).promise;
+  if (!unpacked.has(key)) unpacked.set(key, unpackDecoder(raw.spec, raw.view));
+  return unpacked.get(key);
 }
 
 // ------------------------------------------------------------------------------------------------------ painting
@@ -487,7 +497,13 @@ async function render({ model, el }) {
   const events = ["change:z1", "change:z2", "change:digit", "change:t", "change:index_a", "change:index_b"];
   events.forEach((name) => model.on(name, onChange));
 
-  net = await publishDecoder(model);
+  const waiting = setTimeout(() => {
+    el.append(h("div", { class: "aelib-note", text: "\u24d8 waiting for this model's weights: they are stored with "
+      + "another explorer of the same model; run the notebook's cells to bring them back" }));
+  }, 5000);
+  publishDecoder(model);
+  net = await decoderOf(model);
+  clearTimeout(waiting);
   prepareStrip();
   paint();
   el.dataset.ready = "decoder";

@@ -728,7 +728,9 @@ def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
     nbclient stores each widget's state with the notebook so that a static rendering with widget support shows live
     explorers. Stored as sent (float32), a decoder costs ~2.9 MB of base64 per explorer. Here the weights are
     re-packed with ``dtype`` (int8: ~0.75 MB; see :func:`pack_decoder` for its accuracy), and only the first
-    explorer of each decoder keeps them: the others name the same ``key`` and explorer.js shares the decoder.
+    explorer of each decoder keeps them: the others name the same ``key`` and explorer.js shares the decoder. The
+    stored module and styles are replaced by the current ones, so a stored notebook runs the explorer.js it ships with.
+    Idempotent.
     """
     state = metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     seen, counts = set(), {"explorers": 0, "shared": 0}
@@ -736,6 +738,7 @@ def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
         if entry.get("state", {}).get("_anywidget_id") != f"{__name__}.Explorer":
             continue
         counts["explorers"] += 1
+        entry["state"].update(_esm=ESM.read_text(), _css=CSS)
         spec = entry["state"]["decoder_spec"]
         buffers = [b for b in entry.get("buffers", []) if b.get("path") != ["decoder_weights"]]
         weights = [b for b in entry.get("buffers", []) if b.get("path") == ["decoder_weights"]]
@@ -746,8 +749,9 @@ def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
             buffers.append({"path": ["decoder_weights"], "encoding": "base64",
                             "data": base64.b64encode(data).decode("ascii")})
             seen.add(spec["key"])
-        elif weights:
+        else:   # shares the copy stored with another explorer (maybe stripped by an earlier call)
             counts["shared"] += 1
+            spec = {**spec, "dtype": dtype}
         entry["state"]["decoder_spec"] = spec
         entry["buffers"] = buffers
     return counts

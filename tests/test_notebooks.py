@@ -61,8 +61,11 @@ def test_explorers_are_stored_live_and_as_a_picture(path):
     for output in shown:
         assert output["data"]["image/png"], "no picture for viewers without widget support"
         assert "children=" not in output["data"]["text/plain"], "a bare widget repr"
-    with_weights = {v["state"]["decoder_spec"]["key"] for v in explorers.values()
-                    if any(b["path"] == ["decoder_weights"] for b in v.get("buffers", []))}
+    def name(entry):   # what explorer.js looks a decoder up by
+        return entry["state"]["decoder_spec"]["key"], entry["state"]["decoder_spec"]["dtype"]
+
+    with_weights = [name(v) for v in explorers.values()
+                    if any(b["path"] == ["decoder_weights"] for b in v.get("buffers", []))]
     for model_id, entry in explorers.items():
-        assert entry["state"]["decoder_spec"]["key"] in with_weights, f"{model_id}: its decoder is stored nowhere"
-    assert len(with_weights) == len({v["state"]["decoder_spec"]["key"] for v in explorers.values()})
+        assert name(entry) in with_weights, f"{model_id}: its decoder {name(entry)} is stored nowhere"
+    assert len(with_weights) == len(set(with_weights)), "a decoder is stored twice"

@@ -347,3 +347,41 @@ def _json_after(text: str, marker: str) -> str:
     start = text.index(marker) + len(marker)
     value, end = json.JSONDecoder().raw_decode(text[start:])
     return json.dumps(value)
+
+
+# ------------------------------------------------------------------------------------------ stored widget state
+def stored(explorer) -> dict:
+    """An explorer's state as nbclient stores it in a notebook: JSON, with its bytes as base64 buffers."""
+    state, buffers = {}, []
+    for name, value in explorer.get_state().items():
+        if isinstance(value, (bytes, memoryview)):
+            buffers.append({"path": [name], "encoding": "base64", "data": base64.b64encode(bytes(value)).decode()})
+        else:
+            state[name] = value
+    return {"model_name": "AnyModel", "model_module": "anywidget", "state": state, "buffers": buffers}
+
+
+def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_data):
+    explorers = [widgets.latent_explorer(vae, offline_data), widgets.interpolation_explorer(vae, offline_data),
+                 widgets.latent_explorer(cvae, offline_data)]
+    metadata = {"widgets": {widgets.WIDGET_STATE: {"state": {f"m{i}": stored(e) for i, e in enumerate(explorers)}}}}
+    entries = metadata["widgets"][widgets.WIDGET_STATE]["state"]
+    entries["m0"]["state"]["_esm"] = "// an older explorer.js"
+    before = len(json.dumps(metadata))
+    assert widgets.compact_widget_state(metadata) == {"explorers": 3, "shared": 1}
+    assert len(json.dumps(metadata)) < 0.35 * before   # 3 float32 decoders -> 2 int8 (maps, module stay)
+    assert all(e["state"]["_esm"] == widgets.ESM.read_text() for e in entries.values())
+    first, second, other = (entries[k] for k in ("m0", "m1", "m2"))
+    assert second["buffers"] == [b for b in second["buffers"] if b["path"] != ["decoder_weights"]]   # shares
+    assert second["state"]["decoder_spec"] == first["state"]["decoder_spec"]   # same key and dtype: found by JS
+    for entry, model in ((first, vae), (other, cvae)):
+        spec = entry["state"]["decoder_spec"]
+        data = base64.b64decode(next(b["data"] for b in entry["buffers"] if b["path"] == ["decoder_weights"]))
+        assert spec["dtype"] == "int8"
+        z = np.random.default_rng(0).normal(size=(20, 2))
+        y = 3 if model.conditional else None
+        expected = model.decode(torch.tensor(z, dtype=torch.float32), y if y is None else torch.full((20,), y))
+        assert np.abs(widgets.decode_packed(spec, data, z, y) - expected.reshape(20, -1).numpy()).max() < 0.02
+    again = json.dumps(metadata)
+    widgets.compact_widget_state(metadata)
+    assert json.dumps(metadata) == again   # idempotent: `nbtools.py check` stays quiet

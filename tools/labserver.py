@@ -100,13 +100,20 @@ def run_all(page, lab: Lab, name: str, explorer_css: str = ".aelib-explorer", ti
     """Open notebook ``name``, Run All Cells, and return the locator of its first explorer once it has drawn."""
     from playwright.sync_api import expect
 
+    console: list[str] = []   # the browser's errors, for the message if the explorer never draws
+    page.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda err: console.append(str(err)))
     page.goto(lab.notebook_url(name))
     expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=90_000)
     page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
     page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
     explorer = page.locator(f"{explorer_css}[data-ready=true]").first
     error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback")
-    expect(explorer.or_(error).first).to_be_visible(timeout=timeout_ms)
+    try:
+        expect(explorer.or_(error).first).to_be_visible(timeout=timeout_ms)
+    except AssertionError as err:
+        raise AssertionError(f"no explorer of {name} drew within {timeout_ms / 1000:.0f} s; browser errors: "
+                             f"{console[-10:]}") from err
     if error.count():
         raise AssertionError(f"a cell of {name} failed:\n" + "\n".join(error.all_inner_texts())[-3000:])
     explorer.scroll_into_view_if_needed()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import nbformat
 
+from aelib import widgets
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 INDEX = "00_index.ipynb"
@@ -90,6 +92,7 @@ def synced(path: Path, paths: list[Path]) -> str:
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     if stored:
         nb.metadata["widgets"] = stored
+        widgets.compact_widget_state(nb.metadata)   # current explorer.js, int8 weights stored once per decoder
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)
@@ -112,8 +115,6 @@ def sync(check_only: bool = False) -> list[str]:
 def run(names: list[str]) -> None:
     """Execute in full mode (stored outputs are full-mode outputs), keep the widget state, compact it, sync."""
     from nbclient import NotebookClient
-
-    from aelib import widgets
 
     for var in ("CI", "AELIB_QUICK"):
         if os.environ.pop(var, None) is not None:
