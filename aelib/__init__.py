@@ -9,7 +9,7 @@
 from . import evaluate, losses, notebook, priors
 from .checkpoints import load, save
 from .data import MNIST, Batches, load_mnist, load_test_split
-from .errors import AelibError, CheckpointError, DataError
+from .errors import AelibError, CheckpointError, DataError, DivergenceError
 from .models import AE, AAE, CAAE, CVAE, MODELS, VAE, Config, build, count_parameters
 from .train import History, fit, pick_device, seed_everything
 
@@ -31,5 +31,5 @@ __all__ = [
     "MNIST", "Batches", "load_mnist", "load_test_split",
     "fit", "History", "pick_device", "seed_everything",
     "save", "load", "evaluate", "losses", "priors", "notebook",
-    "AelibError", "CheckpointError", "DataError",
+    "AelibError", "CheckpointError", "DataError", "DivergenceError",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,11 @@ DEFAULT_EPOCHS = 20
 # 40 epochs and 90-95% after 60 (three seeds; aelib.models.MLP). Every other model gets DEFAULT_EPOCHS.
 MODEL_EPOCHS = {"cvae": 60}
 DEFAULT_LR = 1e-3
+INTERRUPTED = {  # what Ctrl-C leaves behind, by command (every file is written atomically: whole or not at all)
+    "train": "nothing was saved",
+    "evaluate": "",
+    "figures": "the files written before it are complete; the others were not written",
+}
 MODEL_NAMES = ("ae", "vae", "cvae", "aae", "caae")
 PRIOR_NAMES = ("gaussian", "mixture", "swiss_roll")
 
@@ -134,6 +140,7 @@ def model_from_args(args):
 
 def train(args) -> None:
     import aelib
+    from aelib.files import why_not_writable
 
     model = model_from_args(args)
     aelib.data.check_shift(args.shift)
@@ -141,19 +148,56 @@ def train(args) -> None:
     out = args.out or Path("checkpoints") / f"{args.model}.pt"
     if out.exists() and out.is_dir():
         raise aelib.AelibError(f"--out {out} is a folder; give a file path such as {out / (args.model + '.pt')}")
+    problem = why_not_writable(out.parent)      # find out now, not after an hour of training
+    if problem:
+        raise aelib.AelibError(f"cannot save to {out}: {problem}; pass --out a path in a folder you can write to")
     data = aelib.load_mnist(args.data)
     print(f"data: {data.source}: {len(data.train_x):,} train / {len(data.test_x):,} test digits")
     print(f"model: {args.model}, {aelib.count_parameters(model):,} parameters, config {model.config.to_dict()}")
     start = time.perf_counter()
-    history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        binarize=args.binarize, shift=args.shift, progress=not args.no_progress)
+    try:
+        history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            seed=args.seed, binarize=args.binarize, shift=args.shift, progress=not args.no_progress)
+    except aelib.DivergenceError as err:
+        raise aelib.DivergenceError(f"{err}; nothing was saved") from None
     seconds = time.perf_counter() - start
-    aelib.save(model, out, history=list(history), data_source=data.source)
+    _save_or_rescue(model, out, history=list(history), data_source=data.source)
     print(f"trained {args.epochs} epochs in {seconds:.1f} s; saved {out}")
-    metrics = aelib.evaluate.summary(model.cpu(), data.test_x, data.test_y)
+    try:
+        metrics = aelib.evaluate.summary(model.cpu(), data.test_x, data.test_y)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the trained model {out} was saved; the held-out metrics were not computed: "
+                                f"`python -m aelib evaluate {out}` computes them") from None
     print(f"held-out metrics on {len(data.test_x):,} test digits (nats per image):")
     for name, value in metrics.items():
         print(f"  {name:22s} {value:8.2f}")
+
+
+class SaveFailed(Exception):
+    """The trained model could not be saved where asked: exit code 1, as the input was fine (bad input gives 2)."""
+
+
+def _save_or_rescue(model, out: Path, **extra) -> None:
+    """Save the trained model to ``out``; if that fails, to a new file in the temporary folder, and say where."""
+    import tempfile
+
+    import aelib
+
+    try:
+        aelib.save(model, out, **extra)
+        return
+    except OSError as err:
+        reason = err.strerror or str(err)
+    try:
+        fd, rescue = tempfile.mkstemp(prefix=f"aelib-{model.name}-", suffix=".pt")
+        os.close(fd)
+        aelib.save(model, rescue, **extra)
+    except OSError as err:
+        raise SaveFailed(f"could not save {out} ({reason}), nor a copy in the temporary folder "
+                         f"({err.strerror or err}): the trained model is lost; fix that and train again") \
+            from None
+    raise SaveFailed(f"could not save {out} ({reason}); the trained model is in {rescue}: move it with "
+                     f"`mv {rescue} {out}` once that works")
 
 
 def evaluate(args) -> None:
@@ -215,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     except (AelibError, FileNotFoundError, FloatingPointError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; nothing was saved", file=sys.stderr)
+    except SaveFailed as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as err:   # its message, if any, says what was saved before
+        detail = str(err) or INTERRUPTED[args.command]
+        print(f"{parser.prog}: interrupted" + (f"; {detail}" if detail else ""), file=sys.stderr)
         return 130
     return 0
 

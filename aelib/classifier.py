@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from .data import random_shift
 from .errors import AelibError
+from .files import atomic_write, why_not_writable
 from .models import check_images, check_labels, evaluating
 from .train import scaled_epochs
 
@@ -154,24 +155,33 @@ def get_judge(data, cache: str | os.PathLike | None = None, verbose: bool = True
     if path.is_file() and not retrain:
         model = _load(path, key)
         if model is not None:
+            if verbose:
+                print(f"aelib: the digit judge is loaded from the cache {path}", file=sys.stderr)
             return model
     model = train_judge(data.train_x, data.train_y, test_x=data.test_x, test_y=data.test_y, verbose=verbose)
     model.key = key
-    _save(model, path, source=data.source)
+    problem = _save(model, path, source=data.source)
+    if problem:      # said even when not verbose: every evaluation will retrain until it is fixed
+        print(f"aelib: the digit judge is not cached, so it is retrained each time: {problem}; set ${CACHE_ENV} to "
+              "a folder you can write to", file=sys.stderr)
+    elif verbose:
+        print(f"aelib: the digit judge is cached in {path}", file=sys.stderr)
     return model
 
 
-def _save(model: DigitClassifier, path: Path, source: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _save(model: DigitClassifier, path: Path, source: str) -> str | None:
+    """Cache the judge at ``path``; None if that worked, else why not. A cache that cannot be written (a read-only
+    folder, a file in the way) only costs a retrain next time, never an error."""
+    problem = why_not_writable(path.parent)
+    if problem:
+        return problem
     payload = {"format": FORMAT, "version": VERSION, "key": model.key, "source": source,
                "test_accuracy": model.test_accuracy, "state_dict": model.state_dict()}
     try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except OSError as err:   # a read-only folder only costs a retrain next time
-        tmp.unlink(missing_ok=True)
-        print(f"aelib: could not cache the digit judge in {path.parent} ({err})", file=sys.stderr)
+        atomic_write(path, lambda f: torch.save(payload, f))
+    except OSError as err:
+        return f"writing {path} failed ({err.strerror or err})"
+    return None
 
 
 def _load(path: Path, key: str) -> DigitClassifier | None:

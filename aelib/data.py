@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
+from .files import why_not_writable
 
 MAX_SHIFT = 8                 # Batches(shift=...): at most this many pixels
 OFFLINE_TRAIN_SIZE = 4_000    # offline: the training digits (5,000 - 1,000 test); epoch budgets refer to it
@@ -60,18 +61,23 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool = True, ver
     """
     root = data_root(root)
     raw = root / "MNIST" / "raw"
-    present = [name for name in MNIST_FILES if (raw / name).exists()]
-    for name in present:
-        check_idx_file(raw / name)
+    present = [path for path in (_find(raw, name) for name in MNIST_FILES) if path is not None]
+    for path in present:
+        check_idx_file(path)
     if len(present) < len(MNIST_FILES):
         if not download:
             return _offline(f"MNIST not found in {raw}", verbose)
+        problem = why_not_writable(raw)
+        if problem:
+            return _offline(f"MNIST is not in {raw} and cannot be downloaded there: {problem}", verbose)
         try:
             _torchvision_download(root)
-        except Exception:  # noqa: BLE001: any download failure means "offline"
-            return _offline("MNIST could not be downloaded (no internet access?)", verbose)
+        except Exception as err:  # noqa: BLE001: any download failure means "offline"
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+            return _offline(f"MNIST is not in {raw} and could not be downloaded (no internet access? {first})",
+                            verbose)
         for name in MNIST_FILES:
-            check_idx_file(raw / name)
+            check_idx_file(_find(raw, name) or raw / name)
     train_x, train_y = _read_split(raw, "train")
     test_x, test_y = _read_split(raw, "t10k")
     return MNIST(train_x, train_y, test_x, test_y, source=f"MNIST ({raw})")
@@ -169,12 +175,20 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     return torch.frombuffer(bytearray(data[4 + 4 * n_dims:]), dtype=torch.uint8).view(*dims)
 
 
+def _find(folder: Path, stem: str) -> Path | None:
+    """``folder/stem``, else ``folder/stem.gz`` (the official download), else None."""
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def _read_split(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
     def find(stem):
-        for candidate in (folder / stem, folder / f"{stem}.gz"):
-            if candidate.exists():
-                return candidate
-        raise DataError(f"{folder / stem} (or .gz) not found; {HOW_TO_GET_MNIST}")
+        path = _find(folder, stem)
+        if path is None:
+            raise DataError(f"{folder / stem} (or .gz) not found; {HOW_TO_GET_MNIST}")
+        return path
 
     images = read_idx(find(f"{prefix}-images-idx3-ubyte")).float().div_(255).unsqueeze(1)
     labels = read_idx(find(f"{prefix}-labels-idx1-ubyte")).long()

@@ -11,3 +11,7 @@ class DataError(AelibError):
 
 class CheckpointError(AelibError):
     """A file is not an aelib checkpoint, is of another format version, or holds another model."""
+
+
+class DivergenceError(AelibError, FloatingPointError):
+    """Training diverged: a loss became NaN / infinite or exploded. ``history`` holds the epochs that finished."""

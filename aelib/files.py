@@ -33,3 +33,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def why_not_writable(folder: str | os.PathLike) -> str | None:
+    """None if a file can be created in ``folder`` (or, if it does not exist yet, in the folders to be made for it),
+    else why not, e.g. "data is a file, not a folder". Checked by creating and deleting a file, which, unlike
+    ``os.access``, also sees read-only mounts and immutable folders."""
+    existing = Path(folder)
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        fd, name = tempfile.mkstemp(prefix=".aelib-write-test.", dir=existing)
+    except OSError as err:
+        return f"{existing} is not writable ({err.strerror or err})"
+    os.close(fd)
+    os.unlink(name)
+    return None

@@ -464,7 +464,26 @@ def check_images(x) -> torch.Tensor:
         x = x.reshape(-1, *IMAGE_SHAPE)
     if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         raise AelibError(f"images must have shape (N, 1, 28, 28) (or (N, 784)), got {tuple(x.shape)}")
+    check_pixels(x)
     return x
+
+
+def check_pixels(x: torch.Tensor) -> None:
+    """Raise AelibError unless every pixel of ``x`` is a number in [0, 1]: the loss treats pixels as probabilities,
+    so 0..255 values train to losses of ~1e11 and NaN pixels give NaN codes. One pass over ``x`` (min and max)."""
+    if not x.numel():
+        return
+    low, high = (v.item() for v in torch.aminmax(x.detach()))
+    if low >= 0 and high <= 1:      # False for NaN
+        return
+    if not torch.isfinite(x).all():
+        kinds = " or ".join(kind for kind, found in (("NaN", x.isnan().any()), ("infinite", x.isinf().any())) if found)
+        images = int((~torch.isfinite(x)).flatten(1).any(1).sum())
+        raise AelibError(f"{images:,} of {len(x):,} images contain {kinds} pixel values; pixels must be numbers in "
+                         "[0, 1]: fix or drop those images")
+    fix = "divide by 255 (x / 255)" if high > 1 and low >= 0 and high <= 255 else \
+        "rescale them to [0, 1] (e.g. undo a normalisation: x * std + mean)"
+    raise AelibError(f"images must be floats in [0, 1], got values from {low:.4g} to {high:.4g}: {fix}")
 
 
 def check_labels(y, n: int) -> torch.Tensor:

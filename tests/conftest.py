@@ -1,3 +1,8 @@
+import os
+import shutil
+import subprocess
+import tempfile
+
 import pytest
 import torch
 
@@ -17,6 +22,34 @@ def tiny_mnist_root(tmp_path, offline_data):
                         offline_data.test_y[:100], source="test")
     aelib.data.write_mnist_raw(tmp_path, small)
     return tmp_path
+
+
+def _can_write(folder) -> bool:
+    try:
+        fd, name = tempfile.mkstemp(dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """An empty folder in which no file can be created: chmod 555, and for root (who ignores it) chattr +i."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = (_can_write(folder) and shutil.which("chattr") is not None
+                 and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0)
+    try:
+        if _can_write(folder):
+            pytest.skip("cannot make a read-only folder here (running as root without chattr)")
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        folder.chmod(0o755)
 
 
 @pytest.fixture(autouse=True)

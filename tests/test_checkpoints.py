@@ -1,5 +1,7 @@
 """save/load: config + state_dict, safe loading, atomic writes and clear errors."""
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +95,33 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         aelib.save(aelib.build("ae", **SMALL), path)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["ae.pt"], "no temporary file may be left behind"
+
+
+def test_history_from_fit_and_numpy_values_round_trip(tmp_path):
+    model = aelib.build("ae", **SMALL)
+    history = aelib.fit(model, torch.rand(64, 1, 28, 28), epochs=2, progress=False)
+    codes = np.arange(6, dtype=np.float32).reshape(2, 3)
+    path = aelib.save(model, tmp_path / "ae.pt", history=history, best=np.float64(0.5), step=np.int64(3),
+                      codes=codes, note=("a", 1, None), scores={"recon": [np.float32(1.5)]})
+    _, extra = aelib.load(path, with_extra=True)
+    assert isinstance(extra["history"], aelib.History) and extra["history"] == history
+    assert extra["history"].series("loss") == history.series("loss")
+    assert extra["best"] == 0.5 and type(extra["best"]) is float and extra["step"] == 3
+    assert isinstance(extra["codes"], np.ndarray) and extra["codes"].dtype == np.float32
+    assert np.array_equal(extra["codes"], codes)
+    assert extra["note"] == ("a", 1, None) and extra["scores"] == {"recon": [1.5]}
+
+
+@pytest.mark.parametrize("value, message", [
+    (object(), "object"),
+    (Path("x.png"), "Path"),
+    ({"fn": len}, "builtin_function_or_method"),
+    (np.array(["a", "b"], dtype=object), "array of object"),
+])
+def test_what_save_cannot_store_is_refused_before_the_file_is_touched(tmp_path, value, message):
+    path = aelib.save(aelib.build("ae", **SMALL), tmp_path / "ae.pt")
+    good = path.read_bytes()
+    with pytest.raises(CheckpointError, match=f"cannot store.*{message}"):
+        aelib.save(aelib.build("ae", **SMALL), path, history=[{"loss": 1.0}], bad=value)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["ae.pt"]

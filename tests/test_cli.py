@@ -89,3 +89,91 @@ def test_failed_run_keeps_the_good_checkpoint(tmp_path, tiny_mnist_root, monkeyp
     monkeypatch.setattr(aelib, "fit", diverge)
     assert main(args) == 2
     assert out.read_bytes() == good
+
+
+def train_args(root, out, *extra):
+    return ["train", "ae", "--epochs", "1", "--data", str(root), "--out", str(out), "--hidden-dims", "32",
+            "--no-progress", *extra]
+
+
+def one_error_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("where", ["under a file", "read-only"])
+def test_an_unwritable_out_is_refused_before_training(tmp_path, tiny_mnist_root, monkeypatch, capsys, request, where):
+    if where == "under a file":
+        (tmp_path / "f").write_text("not a folder")
+        out, reason = tmp_path / "f" / "m.pt", f"{tmp_path / 'f'} is a file, not a folder"
+    else:
+        folder = request.getfixturevalue("read_only_dir")
+        out, reason = folder / "m.pt", f"{folder} is not writable"
+    monkeypatch.setattr(aelib, "fit", lambda *a, **k: pytest.fail("must not train"))
+    assert main(train_args(tiny_mnist_root, out)) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"cannot save to {out}" in line and reason in line and "--out" in line
+
+
+def test_a_save_that_fails_after_training_keeps_the_model_elsewhere(tmp_path, tiny_mnist_root, monkeypatch, capsys):
+    import tempfile
+
+    out = tmp_path / "ae.pt"
+    rescue = tmp_path / "tmp"
+    rescue.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(rescue))
+    real_save = aelib.save
+
+    def disk_full_at_out(model, path, **extra):
+        if path == out:
+            raise OSError(28, "No space left on device")
+        return real_save(model, path, **extra)
+
+    monkeypatch.setattr(aelib, "save", disk_full_at_out)
+    assert main(train_args(tiny_mnist_root, out)) != 0
+    line = one_error_line(capsys.readouterr().err)
+    kept = list(rescue.glob("*.pt"))
+    assert len(kept) == 1 and str(kept[0]) in line
+    assert f"could not save {out}" in line and "No space left on device" in line
+    model, extra = aelib.load(kept[0], expected="ae", with_extra=True)
+    assert len(extra["history"]) == 1 and not out.exists()
+
+
+def test_ctrl_c_during_the_evaluation_says_the_checkpoint_was_saved(tmp_path, tiny_mnist_root, monkeypatch, capsys):
+    out = tmp_path / "ae.pt"
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(aelib.evaluate, "summary", interrupt)
+    assert main(train_args(tiny_mnist_root, out)) == 130
+    line = one_error_line(capsys.readouterr().err)
+    assert "nothing was saved" not in line and f"{out} was saved" in line
+    aelib.load(out, expected="ae")
+
+
+def test_ctrl_c_during_training_keeps_the_old_checkpoint_and_says_so(tmp_path, tiny_mnist_root, monkeypatch, capsys):
+    out = tmp_path / "ae.pt"
+    assert main(train_args(tiny_mnist_root, out)) == 0
+    good = out.read_bytes()
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(aelib, "fit", interrupt)
+    capsys.readouterr()
+    assert main(train_args(tiny_mnist_root, out)) == 130
+    assert "nothing was saved" in one_error_line(capsys.readouterr().err)
+    assert out.read_bytes() == good
+
+
+def test_a_diverged_model_never_replaces_a_good_checkpoint(tmp_path, tiny_mnist_root, capsys):
+    out = tmp_path / "ae.pt"
+    assert main(train_args(tiny_mnist_root, out)) == 0
+    good = out.read_bytes()
+    capsys.readouterr()
+    assert main(train_args(tiny_mnist_root, out, "--lr", "1000", "--batch-size", "16")) != 0
+    line = one_error_line(capsys.readouterr().err)
+    assert "diverged in epoch 1" in line and "smaller learning rate" in line and "nothing was saved" in line
+    assert out.read_bytes() == good

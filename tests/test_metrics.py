@@ -76,6 +76,42 @@ def test_a_damaged_cache_file_is_retrained(tmp_path, offline_data):
     assert fresh.test_accuracy is not None and path.stat().st_size > 1000
 
 
+@pytest.fixture
+def small_data(offline_data):
+    return aelib.MNIST(offline_data.train_x[:200], offline_data.train_y[:200], offline_data.test_x[:50],
+                       offline_data.test_y[:50], source="small")
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "read-only", "$AELIB_CACHE is a file"])
+def test_an_unwritable_judge_cache_only_costs_a_retrain(tmp_path, small_data, capsys, monkeypatch, request, where):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file, not a folder")
+    cache = {"a file": blocker, "under a file": blocker / "sub", "$AELIB_CACHE is a file": None}.get(where)
+    if where == "read-only":
+        cache = blocker = request.getfixturevalue("read_only_dir")
+    if cache is None:
+        monkeypatch.setenv("AELIB_CACHE", str(blocker))
+    for _ in range(2):                       # every time: a retrain, and one line saying it is not cached
+        judge = classifier.get_judge(small_data, cache=cache, verbose=True)
+        assert judge.test_accuracy is not None and judge.predict(small_data.test_x[:3]).shape == (3,)
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        (line,) = [line for line in err.splitlines() if "cache" in line]
+        reason = "is not writable" if where == "read-only" else "is a file, not a folder"
+        assert line.startswith("aelib: the digit judge is not cached, so it is retrained each time: "
+                               f"{blocker} {reason}")
+        assert line.endswith(f"set ${classifier.CACHE_ENV} to a folder you can write to")
+
+
+def test_get_judge_says_once_where_the_judge_is_cached(tmp_path, small_data, capsys):
+    classifier.get_judge(small_data, cache=tmp_path, verbose=True)
+    path = tmp_path / f"judge-{classifier.data_key(small_data)}.pt"
+    assert [line for line in capsys.readouterr().err.splitlines() if "cache" in line] == [
+        f"aelib: the digit judge is cached in {path}"]
+    classifier.get_judge(small_data, cache=tmp_path, verbose=True)
+    assert capsys.readouterr().err.strip() == f"aelib: the digit judge is loaded from the cache {path}"
+
+
 def test_the_judge_sees_about_as_many_images_on_any_training_set():
     assert [classifier.judge_epochs(n) for n in (300, 4_000, 8_000, 60_000)] == [12, 12, 6, 2]
 

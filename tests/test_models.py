@@ -164,6 +164,33 @@ def test_integer_images_are_a_clear_error():
         small("ae").encode(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
 
 
+def with_nan(x):
+    x = x.clone()
+    x[1, 0, 5, 5] = float("nan")
+    return x
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda x: x * 255, r"values from .* to .*: divide by 255"),
+    (lambda x: (x - 0.5) / 0.3, r"floats in \[0, 1\].*undo a normalisation"),
+    (with_nan, "1 of 8 images contain NaN pixel values"),
+    (lambda x: x.index_fill(0, torch.tensor([0]), float("inf")), "infinite"),
+])
+@pytest.mark.parametrize("entry", ["encode", "reconstruct", "reconstruction_error", "elbo", "prior_matching",
+                                   "judge"])
+def test_pixel_values_outside_0_1_are_a_clear_error(change, message, entry):
+    model = small("vae")
+    call = {"encode": model.encode, "reconstruct": model.reconstruct,
+            "reconstruction_error": lambda x: aelib.evaluate.reconstruction_error(model, x),
+            "elbo": lambda x: aelib.evaluate.elbo(model, x),
+            "prior_matching": lambda x: aelib.metrics.prior_matching(model, x),
+            "judge": aelib.classifier.DigitClassifier().predict}[entry]
+    x = torch.rand(8, 1, 28, 28)
+    call(x)
+    with pytest.raises(AelibError, match=message):
+        call(change(x))
+
+
 @pytest.mark.parametrize("labels, message", [
     (torch.tensor([0, 10]), "digits 0..9"),
     (torch.tensor([-1, 3]), "digits 0..9"),

@@ -73,10 +73,79 @@ def test_fit_bad_arguments():
 
 
 def test_divergence_is_an_error_not_a_silent_nan():
+    with pytest.raises(FloatingPointError, match="diverged in epoch 1"):
+        aelib.fit(aelib.build("vae", **SMALL), toy_data(64), epochs=1, batch_size=8, lr=1e6, progress=False)
+
+
+def blow_up(epoch_to_break, how):
+    """A callback that wrecks the weights after ``epoch_to_break``: NaN, or a finite blow-up (weights x 1e6)."""
+    def callback(epoch, losses, model):
+        if epoch == epoch_to_break:
+            for p in model.parameters():
+                p.data.fill_(float("nan")) if how == "nan" else p.data.mul_(1e6)
+    return callback
+
+
+@pytest.mark.parametrize("how", ["nan", "finite"])
+def test_divergence_names_the_epoch_suggests_a_smaller_lr_and_keeps_the_history(how):
+    model = aelib.build("ae", **SMALL)
+    with pytest.raises(AelibError, match=r"diverged in epoch 3.*smaller learning rate") as err:
+        aelib.fit(model, toy_data(), epochs=5, batch_size=32, progress=False, callback=blow_up(2, how))
+    assert isinstance(err.value, FloatingPointError)     # what earlier versions raised
+    assert len(err.value.history) == 2 and model.history == err.value.history
+    assert all(epoch["loss"] < 1000 for epoch in err.value.history)
+
+
+def test_an_unstable_but_recovering_start_is_not_divergence():
+    model = aelib.build("ae", **SMALL)
+    history = aelib.fit(model, toy_data(), epochs=3, batch_size=32, lr=0.1, progress=False)
+    assert len(history) == 3
+
+
+def interrupt_in_callback(epoch, losses, model):
+    if epoch == 2:
+        raise KeyboardInterrupt
+
+
+def fail_in_callback(epoch, losses, model):
+    if epoch == 2:
+        raise RuntimeError("plotting failed")
+
+
+@pytest.mark.parametrize("callback, error", [(interrupt_in_callback, KeyboardInterrupt),
+                                             (fail_in_callback, RuntimeError), (None, KeyboardInterrupt)])
+def test_interrupted_fit_keeps_the_history_of_finished_epochs(callback, error, monkeypatch):
+    model = aelib.build("vae", **SMALL)
+    if callback is None:                                    # Ctrl-C in the middle of epoch 3 (8 batches per epoch)
+        step, calls = model.training_step, []
+
+        def interrupted_step(*args):
+            calls.append(1)
+            if len(calls) == 20:
+                raise KeyboardInterrupt
+            return step(*args)
+
+        monkeypatch.setattr(model, "training_step", interrupted_step)
+    with pytest.raises(error) as err:
+        aelib.fit(model, toy_data(), epochs=5, batch_size=32, progress=False, callback=callback)
+    assert len(err.value.history) == 2 and isinstance(err.value.history, aelib.History)
+    assert model.history is err.value.history
+    assert not model.training
+    x, y = toy_data(4)
+    assert model.reconstruct(x).shape == (4, 1, 28, 28)
+    again = aelib.fit(model, (x, y), epochs=1, progress=False)    # and it can go on training
+    assert len(again) == 1 and model.history is again
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda x: x * 255, "divide by 255"),
+    (lambda x: x - 0.5, r"\[0, 1\]"),
+    (lambda x: x.index_fill(0, torch.tensor([3]), float("nan")), "NaN"),
+])
+def test_fit_checks_the_pixel_values_before_training(change, message):
     x, y = toy_data(64)
-    x[0, 0, 0, 0] = float("nan")
-    with pytest.raises(FloatingPointError, match="diverged"):
-        aelib.fit(aelib.build("ae", **SMALL), (x, y), epochs=1, progress=False)
+    with pytest.raises(AelibError, match=message):
+        aelib.fit(aelib.build("ae", **SMALL), (change(x), y), epochs=1, progress=False)
 
 
 def test_pick_device():
