@@ -653,7 +653,7 @@ class Explorer(anywidget.AnyWidget):
         """The explorer as one HTML page: its module, styles, weights and map inline; no network, no kernel."""
         title = title or self.describe().split(" (")[0]
         return PAGE.format(title=html.escape(title), css=CSS, heading=html.escape(title),
-                           esm=_script_json(ESM.read_text()), state=_script_json(self.page_state(dtype)))
+                           script=boot_script({"explorer": self.page_state(dtype)}))
 
     def save_html(self, path, dtype: str = "float32", title: str | None = None) -> Path:
         """Write :meth:`to_html` to ``path`` (atomically) and return the path.
@@ -674,6 +674,56 @@ def _script_json(value) -> str:
     return json.dumps(text).replace("</", "<\\/")
 
 
+def boot_script(states: dict[str, dict]) -> str:
+    """A ``<script type="module">`` that runs explorer.js without Jupyter, for each ``{element id: state}``.
+
+    ``state`` is what :meth:`Explorer.page_state` (or :func:`page_state_from_stored`) gives. The module is inlined
+    once and imported from a blob URL; a minimal stand-in for the widget model anywidget gives it in Jupyter
+    (get/set/on/off; ``save_changes`` is a no-op) feeds it the state. Nothing is fetched; nothing needs a kernel.
+    The elements must exist before the script runs (module scripts run after the document is parsed).
+    """
+    return BOOT.format(esm=_script_json(ESM.read_text()), states=_script_json(states))
+
+
+def page_state_from_stored(entry: dict) -> dict:
+    """:meth:`Explorer.page_state` of an explorer from a notebook's stored widget state (nbclient's format)."""
+    state = {k: v for k, v in entry["state"].items()
+             if not k.startswith("_") and k not in ("layout", "tabbable", "tooltip")}
+    for buffer in entry.get("buffers", []):
+        state[buffer["path"][0]] = {"base64": buffer["data"]}
+    return state
+
+
+BOOT = """<script type="module">
+// Made by aelib (aelib.widgets.boot_script): explorer.js and the explorers' state, with a stand-in for the widget
+// model that anywidget gives it in Jupyter. Nothing is fetched; nothing needs a kernel.
+const source = {esm};
+const states = JSON.parse({states});
+const url = URL.createObjectURL(new Blob([source], {{ type: "text/javascript" }}));
+const widget = (await import(url)).default;
+URL.revokeObjectURL(url);
+const models = Object.entries(states).map(([id, state]) => {{
+  for (const [key, value] of Object.entries(state)) {{
+    if (value && typeof value === "object" && "base64" in value) {{
+      const bytes = Uint8Array.from(atob(value.base64), (c) => c.charCodeAt(0));
+      state[key] = new DataView(bytes.buffer);
+    }}
+  }}
+  const listeners = new Map();
+  const model = {{
+    get: (key) => state[key],
+    set: (key, value) => {{ state[key] = value; }},
+    on: (name, callback) => {{ listeners.set(name, [...(listeners.get(name) || []), callback]); }},
+    off: (name, callback) => {{ listeners.set(name, (listeners.get(name) || []).filter((c) => c !== callback)); }},
+    save_changes: () => {{}},
+    send: () => {{}},
+  }};
+  return [id, model];
+}});
+for (const [, model] of models) widget.initialize?.({{ model }});   // every model offers its weights first
+await Promise.all(models.map(([id, model]) => widget.render({{ model, el: document.getElementById(id) }})));
+</script>"""
+
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -687,32 +737,7 @@ PAGE = """<!DOCTYPE html>
 <h1>{heading}</h1>
 <div id="explorer"></div>
 <noscript>This explorer needs JavaScript.</noscript>
-<script type="module">
-// Made by aelib (Explorer.save_html): the explorer's ES module and its state, with a minimal stand-in for the
-// widget model that anywidget gives it in Jupyter. Nothing is fetched; nothing needs a kernel.
-const source = {esm};
-const state = JSON.parse({state});
-for (const [key, value] of Object.entries(state)) {{
-  if (value && typeof value === "object" && "base64" in value) {{
-    const bytes = Uint8Array.from(atob(value.base64), (c) => c.charCodeAt(0));
-    state[key] = new DataView(bytes.buffer);
-  }}
-}}
-const listeners = new Map();
-const model = {{
-  get: (key) => state[key],
-  set: (key, value) => {{ state[key] = value; }},
-  on: (name, callback) => {{ listeners.set(name, [...(listeners.get(name) || []), callback]); }},
-  off: (name, callback) => {{ listeners.set(name, (listeners.get(name) || []).filter((c) => c !== callback)); }},
-  save_changes: () => {{}},
-  send: () => {{}},
-}};
-const url = URL.createObjectURL(new Blob([source], {{ type: "text/javascript" }}));
-const widget = (await import(url)).default;
-URL.revokeObjectURL(url);
-await widget.initialize?.({{ model }});
-await widget.render({{ model, el: document.getElementById("explorer") }});
-</script>
+{script}
 </body>
 </html>
 """

@@ -324,10 +324,10 @@ def test_save_html_writes_one_self_contained_page(vae, offline_data, tmp_path):
     explorer = widgets.latent_explorer(vae, offline_data)
     path = explorer.save_html(tmp_path / "vae.html")
     text = path.read_text()
-    assert widgets.ESM.read_text().splitlines()[0] in json.loads(_json_after(text, "const source = "))
+    assert json.loads(_json_after(text, "const source = ")) == widgets.ESM.read_text()
     for forbidden in ("http://", "https://", "src=", "<link"):
         assert forbidden not in text, f"the page refers to something outside itself: {forbidden}"
-    state = json.loads(json.loads(_json_after(text, "JSON.parse(")))
+    state = json.loads(json.loads(_json_after(text, "JSON.parse(")))["explorer"]
     weights = base64.b64decode(state["decoder_weights"]["base64"])
     assert weights == explorer.decoder_weights and state["decoder_spec"]["dtype"] == "float32"
     small = explorer.save_html(tmp_path / "small.html", dtype="int8")
@@ -358,7 +358,8 @@ def stored(explorer) -> dict:
             buffers.append({"path": [name], "encoding": "base64", "data": base64.b64encode(bytes(value)).decode()})
         else:
             state[name] = value
-    return {"model_name": "AnyModel", "model_module": "anywidget", "state": state, "buffers": buffers}
+    return {"model_name": "AnyModel", "model_module": "anywidget", "state": json.loads(json.dumps(state)),
+            "buffers": buffers}
 
 
 def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_data):
@@ -385,3 +386,10 @@ def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_
     again = json.dumps(metadata)
     widgets.compact_widget_state(metadata)
     assert json.dumps(metadata) == again   # idempotent: `nbtools.py check` stays quiet
+
+
+def test_a_stored_explorer_boots_from_the_same_state_as_a_saved_page(vae, offline_data):
+    explorer = widgets.interpolation_explorer(vae, offline_data, max_points=300)
+    assert widgets.page_state_from_stored(stored(explorer)) == explorer.page_state()
+    script = widgets.boot_script({"a": explorer.page_state(), "b": explorer.page_state("int8")})
+    assert script.count("const source = ") == 1 and "</script>" not in script[:-len("</script>")]
