@@ -55,3 +55,22 @@ def read_only_dir(tmp_path):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# --- the browser tests (pytest-playwright): Debian's Chromium, never a downloaded one ------------------------------
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches the Debian Chromium (tools/labserver.py finds it), never a downloaded one."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import labserver
+
+    return {**browser_type_launch_args, "executable_path": labserver.CHROMIUM,
+            "args": [*browser_type_launch_args.get("args", []), *labserver.CHROMIUM_ARGS]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 1000}, "device_scale_factor": 1}

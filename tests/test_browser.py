@@ -4,7 +4,8 @@ In JupyterLab (a server on 127.0.0.1 with a random token in a temporary root; no
 kernels inherit AELIB_QUICK=1 from the server):
 * VAE (notebook 03): arrow keys on the z1 slider change the decoded digit and move the marker right; a drag on the
   map moves the code; both still work while another cell trains and after the kernel is shut down;
-* CVAE (notebook 04): a click on another digit, and the arrow keys on the digit picker, change the decoded digit.
+* CVAE (notebook 04): a click on another digit, and the arrow keys on the digit picker, change the decoded digit;
+  opened without running a cell, the notebook shows pictures of its explorers (never a text repr).
 Without JupyterLab:
 * a page written by ``Explorer.save_html`` works from file:// with every other request aborted;
 * explorer.js decodes as ``model.decode`` does (float32 weights: <= 1e-4; int8 weights measured).
@@ -107,18 +108,6 @@ def lab(tmp_path_factory):
             yield server
     except RuntimeError as err:
         pytest.fail(str(err))
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """pytest-playwright launches the Debian Chromium, never a downloaded one."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS]}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 1000}, "device_scale_factor": 1}
 
 
 def pixels(png: bytes) -> np.ndarray:
@@ -245,6 +234,24 @@ def test_vae_explorer_in_jupyterlab_live_busy_and_without_a_kernel(page, lab):
     after = settled_screenshot(digit, before, timeout=5)
     assert changed_box(before, after) is not None, "without a kernel, the explorer did not respond"
     print(f"{time.monotonic() - start:.1f} s including the notebook run")
+
+
+def test_a_stored_notebook_shows_pictures_of_its_explorers_before_any_cell_runs(page, lab):
+    """Opened without running a cell (JupyterLab does not restore stored widget state by default), notebook 04 shows
+    each explorer as its stored picture, never as a text repr or a "model not found" error."""
+    from playwright.sync_api import expect
+
+    name = place_notebook("cvae", lab.root)
+    page.goto(lab.notebook_url(name))
+    expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=90_000)
+    for call in ("latent_explorer(cvae, data)", "style_explorer(cvae, data)"):
+        cell = page.locator(".jp-CodeCell").filter(has_text=call).first
+        cell.scroll_into_view_if_needed()
+        picture = cell.locator(".jp-OutputArea-output img")
+        expect(picture).to_be_visible(timeout=UPDATE_TIMEOUT)
+        assert picture.evaluate("img => img.naturalWidth") > 500, f"{call}: no picture of the explorer"
+        text = cell.locator(".jp-OutputArea-output").inner_text()
+        assert "Explorer(" not in text and "not found" not in text, f"{call}: {text[:200]}"
 
 
 def test_cvae_explorer_switches_the_digit(page, lab):
