@@ -1,0 +1,324 @@
+"""The course website: every notebook as a static page, its explorers alive, nothing fetched from another host.
+
+    python -m aelib site [--out site/]       # or: aelib.site.build("site")
+    python -m http.server -d site 8000       # any static file server; or open site/index.html from disk
+
+It builds in seconds from the committed, executed notebooks (nothing is executed): ``index.html`` (what the
+collection is and how to run it, from 00_index and README's install command), one page per notebook
+(``03_vae.html``, ...) with its prose, maths, code, stored outputs and figures, previous/next links and a download
+link to its ``.ipynb`` (copied into ``notebooks/``), and ``static/site.css``.
+
+How, and why these tools:
+
+* **nbconvert with a small template** (``aelib/templates/aelib_site``, extending nbconvert's ``lab`` template): a
+  page looks like the notebook in JupyterLab, and the site needs nothing that the notebooks' own toolchain does not
+  already install. The template drops the four things nbconvert would fetch from a CDN (require.js, MathJax,
+  mermaid and the widget manager) and links one shared stylesheet instead of inlining 250 kB of CSS into each page.
+  Sphinx + myst-nb would do the same with more moving parts and a slower build.
+* **Maths: TeX becomes MathML at build time** (``latex2mathml``, pure Python), which Chromium, Firefox and Safari
+  render natively: no maths script, no web font, nothing to wait for after the page has loaded. It converts every
+  formula in these notebooks; three spellings are rewritten first (:func:`tex_to_mathml`), and static/site.css
+  aligns table cells and draws boxes, which MathML Core leaves out. A formula it cannot convert stops the build with
+  its TeX. (KaTeX or MathJax shipped into the site would render the same TeX, but need Node at build time or a
+  script and fonts on every page.)
+* **Explorers run the same explorer.js as in JupyterLab**: their stored widget state
+  (:func:`aelib.widgets.page_state_from_stored`) is booted by one :func:`aelib.widgets.boot_script` per page, so the
+  explorers of one model share one copy of its weights. A reader without JavaScript sees their stored picture.
+* **Other widget outputs become static**: a tqdm bar is drawn finished from its stored state (never its "0%" text
+  fallback); a bar whose state was not stored becomes one text line; any other widget shows its picture or text.
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import widgets
+from .errors import AelibError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+README = ROOT / "README.md"
+TEMPLATES = Path(__file__).with_name("templates")
+SITE_NAME = "aelib: the autoencoder family on MNIST"
+MARKER = ".aelib-site"     # marks a folder this module built, so a rebuild may replace it
+INSTALL = ("python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt && "
+           "jupyter lab notebooks/00_index.ipynb")   # used when README.md is not there to read it from
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+TQDM_TEXT = re.compile(r"^(?P<desc>.*?)\s*:?\s*\d+%\|.*?\|\s*\d+/(?P<total>\d+)")
+
+
+# ------------------------------------------------------------------------------------------------------ maths
+TEX_FIXES = [   # (pattern, replacement): spellings latex2mathml would get wrong, rewritten to ones it gets right
+    (re.compile(r"\\(begin|end)\{aligned\}"), r"\\\1{align*}"),       # it knows align*, not aligned
+    (re.compile(r"\\\\\[[^\]]*\]"), r"\\\\"),                          # \\[4pt]: row spacing it would print
+    (re.compile(r"\\(mathbb|mathcal|mathbf|mathfrak|mathsf)\s*([A-Za-z0-9])"), r"\\\1{\2}"),  # \mathbb E: else a
+]                                                                      # mathvariant, which MathML Core ignores
+UNCONVERTED = re.compile(r">[^<]*(\\[A-Za-z]+|&(?![#\w]+;))[^<]*<")     # a \command or bare & left in a token
+
+
+def tex_to_mathml(tex: str, display: str = "inline") -> str:
+    """One TeX formula as a ``<math>`` element (``display``: "inline" or "block"); AelibError if it cannot."""
+    from latex2mathml.converter import convert
+
+    fixed = tex
+    for pattern, replacement in TEX_FIXES:
+        fixed = pattern.sub(replacement, fixed)
+    try:
+        mathml = convert(fixed.strip(), display=display)
+    except Exception as err:   # latex2mathml raises its own exception types, and sometimes plain ones
+        raise AelibError(f"latex2mathml cannot convert {tex!r}: {err}") from err
+    mathml = mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)   # implied in HTML
+    left = UNCONVERTED.search(mathml)
+    if left:
+        raise AelibError(f"latex2mathml left {left.group(1)!r} unconverted in {tex!r}")
+    return mathml
+
+
+def _renderer_class():
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
+
+    class MathMLRenderer(IPythonRenderer):
+        """nbconvert's markdown renderer, with MathML where it leaves TeX for MathJax."""
+
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, "block")
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body, "inline")
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", "block")
+
+    return MathMLRenderer
+
+
+def exporter():
+    """nbconvert's HTMLExporter with the site template and MathML maths; cells tagged ``nav`` are left out."""
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+    from traitlets.config import Config
+
+    renderer_class = _renderer_class()
+
+    class SiteExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = renderer_class(escape=False, attachments=cell.get("attachments", {}),
+                                      anchor_link_text=self.anchor_link_text)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    config = Config({"TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": ["nav"]}})
+    return SiteExporter(config=config, template_name="aelib_site", extra_template_basedirs=[str(TEMPLATES)])
+
+
+# ------------------------------------------------------------------------------------------- widget outputs
+def static_widgets(nb) -> dict[str, dict]:
+    """Make every widget output of ``nb`` static or bootable, in place; return {element id: explorer state}.
+
+    An explorer becomes an empty ``<div id=...>`` for :func:`aelib.widgets.boot_script` (its stored picture in a
+    ``<noscript>``); a tqdm bar becomes the finished bar its stored state holds; anything else keeps its picture or
+    text. The stored widget state is removed from ``nb.metadata``, so nbconvert embeds no widget manager for it.
+    """
+    stored = nb.metadata.pop("widgets", {}).get(widgets.WIDGET_STATE, {}).get("state", {})
+    explorers = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW not in data:
+                continue
+            model_id = data.pop(WIDGET_VIEW)["model_id"]
+            entry = stored.get(model_id, {})
+            if entry.get("state", {}).get("_anywidget_id") == "aelib.widgets.Explorer":
+                element = f"aelib-explorer-{model_id}"
+                explorers[element] = widgets.page_state_from_stored(entry)
+                picture = data.pop("image/png", None)
+                fallback = f'<noscript><img alt="the explorer" src="data:image/png;base64,{picture}"></noscript>' \
+                    if picture else ""
+                data.clear()
+                data["text/html"] = f'<div id="{element}" class="aelib-site-explorer"></div>{fallback}'
+            elif entry.get("model_name") == "HBoxModel":
+                data.clear()
+                data["text/html"] = _progress_html(entry, stored)
+            elif "image/png" not in data and TQDM_TEXT.match(data.get("text/plain", "")):
+                match = TQDM_TEXT.match(data.pop("text/plain"))
+                data["text/html"] = (f'<div class="aelib-progress">{html.escape(match["desc"])}: '
+                                     f'{int(match["total"]):,} batches</div>')
+    return explorers
+
+
+def _progress_html(box: dict, stored: dict) -> str:
+    """A tqdm bar (an HBox of HTML, FloatProgress, HTML) as it stood when the cell finished."""
+    from bs4 import BeautifulSoup
+
+    parts, danger = [], False
+    for child in box["state"].get("children", []):
+        state = stored.get(child.removeprefix("IPY_MODEL_"), {}).get("state", {})
+        if "max" in state:    # FloatProgress / IntProgress
+            danger = state.get("bar_style") == "danger"
+            parts.append(f'<progress max="{float(state["max"]):g}" value="{float(state["value"]):g}"></progress>')
+        elif state.get("value"):   # HTML: tqdm's description and counters, as HTML text
+            text = BeautifulSoup(state["value"], "html.parser").get_text().replace("\u2007", " ").strip()
+            parts.append(f"<span>{html.escape(text)}</span>")
+    return f'<div class="aelib-progress{" aelib-danger" if danger else ""}">{"".join(parts)}</div>'
+
+
+# ------------------------------------------------------------------------------------------------- the site
+@dataclass
+class Site:
+    """What :func:`build` wrote: the folder, its pages, and how long it took."""
+    out: Path
+    pages: list[str] = field(default_factory=list)
+    explorers: dict[str, int] = field(default_factory=dict)   # page -> number of live explorers
+    seconds: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.out.rglob("*") if p.is_file())
+
+    def __str__(self) -> str:
+        return (f"site: {len(self.pages)} pages, {sum(self.explorers.values())} live explorers, "
+                f"{self.size / 1e6:.1f} MB in {self.out}/ ({self.seconds:.1f} s); open {self.out / 'index.html'}")
+
+
+def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    return sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def title(nb) -> str:
+    """The notebook's first '# ' heading (as tools/nbtools.py reads it)."""
+    for line in nb.cells[0].source.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    raise AelibError("the first cell of a notebook must start with a '# Title' line")
+
+
+def install_command(readme: Path = README) -> str:
+    """README's one-line install command (its first shell block that runs pip install)."""
+    if readme.exists():
+        for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", readme.read_text(), re.S):
+            if "pip install" in block:
+                return block.strip()
+    return INSTALL
+
+
+def home_notebook(index_nb):
+    """The home page's notebook: 00_index without its sections that run code (those are on the 00 page)."""
+    nb = nbformat.from_dict(index_nb)
+    cells, section = [], []
+    for cell in nb.cells + [nbformat.v4.new_markdown_cell("# end")]:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            if not any(c.cell_type == "code" for c in section):
+                cells += section
+            section = []
+        section.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def link_pages(text: str, names: set[str]) -> str:
+    """Links to the notebooks (``href="03_vae.ipynb"``) point to their pages instead."""
+    return re.sub(r'href="([^"/#]+)\.ipynb(#[^"]*)?"',
+                  lambda m: f'href="{m[1]}.html{m[2] or ""}"' if f"{m[1]}.ipynb" in names else m[0], text)
+
+
+def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README) -> Site:
+    """Write the site into ``out`` (replacing a site built there before) and return what was written."""
+    start = time.perf_counter()
+    out = Path(out)
+    paths = notebooks(notebook_dir)
+    if not paths:
+        raise AelibError(f"no notebooks NN_name.ipynb in {notebook_dir}: build the site from the repository")
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise AelibError(f"{out} exists and was not built by `python -m aelib site`: give another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        site = _write(tmp, paths, install_command(readme))
+        tmp.chmod(0o777 & ~_umask())   # mkdtemp made it private; a web server may run as another user
+        (tmp / MARKER).write_text("built by `python -m aelib site`; a rebuild replaces this folder\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    site.out, site.seconds = out, time.perf_counter() - start
+    return site
+
+
+def _write(out: Path, paths: list[Path], install: str) -> Site:
+    exp = exporter()
+    (out / "static").mkdir(parents=True)
+    (out / "notebooks").mkdir()
+    loader = exp.environment.loader
+    css = [loader.get_source(exp.environment, name)[0]
+           for name in ("static/index.css", "static/theme-light.css", "site.css")]
+    (out / "static" / "site.css").write_text("\n".join([*css, widgets.CSS]))
+
+    nbs = [nbformat.read(p, as_version=4) for p in paths]
+    names = {p.name for p in paths}
+    pages = [("index.html", SITE_NAME)] + [(f"{p.stem}.html", title(nb)) for p, nb in zip(paths, nbs)]
+    site = Site(out)
+    for i, (page, _) in enumerate(pages):
+        if i == 0:
+            nb, download = home_notebook(nbs[0]), None
+        else:
+            nb, download = nbformat.from_dict(nbs[i - 1]), f"notebooks/{paths[i - 1].name}"
+            shutil.copyfile(paths[i - 1], out / download)
+        nb.metadata["title"] = pages[i][1]
+        explorers = static_widgets(nb)
+        resources = {"site": {
+            "name": SITE_NAME, "download": download, "install": install if i == 0 else None,
+            "prev": {"href": pages[i - 1][0], "title": pages[i - 1][1]} if i > 0 else None,
+            "next": {"href": pages[i + 1][0], "title": pages[i + 1][1]} if i + 1 < len(pages) else None,
+            "boot": widgets.boot_script(explorers) if explorers else "",
+        }}
+        body, _ = exp.from_notebook_node(nb, resources=resources)
+        (out / page).write_text(link_pages(body, names), encoding="utf-8")
+        site.pages.append(page)
+        site.explorers[page] = len(explorers)
+    return site
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------- serving it
+class serve:
+    """``with serve("site") as url:`` the folder over HTTP on 127.0.0.1 (a free port, a thread), for tests/previews."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def __enter__(self) -> str:
+        import functools
+        import http.server
+        import threading
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Quiet, directory=str(self.folder))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
