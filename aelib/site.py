@@ -61,6 +61,7 @@ TEX_FIXES = [   # (pattern, replacement): spellings latex2mathml would get wrong
     (re.compile(r"\\\\\[[^\]]*\]"), r"\\\\"),                          # \\[4pt]: row spacing it would print
     (re.compile(r"\\(mathbb|mathcal|mathbf|mathfrak|mathsf)\s*([A-Za-z0-9])"), r"\\\1{\2}"),  # \mathbb E: else a
 ]                                                                      # mathvariant, which MathML Core ignores
+FUNCTION_SPACE = re.compile(r"(<mi>(?:log|exp|min|max|det|arg|sin|cos|tan|lim|inf|sup)</mi>)(?=<m(?!o|space))")
 UNCONVERTED = re.compile(r">[^<]*(\\[A-Za-z]+|&(?![#\w]+;))[^<]*<")     # a \command or bare & left in a token
 
 
@@ -76,6 +77,7 @@ def tex_to_mathml(tex: str, display: str = "inline") -> str:
     except Exception as err:   # latex2mathml raises its own exception types, and sometimes plain ones
         raise AelibError(f"latex2mathml cannot convert {tex!r}: {err}") from err
     mathml = mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)   # implied in HTML
+    mathml = FUNCTION_SPACE.sub(r'\1<mspace width="0.1667em"/>', mathml)   # \log p: TeX's thin space after log
     left = UNCONVERTED.search(mathml)
     if left:
         raise AelibError(f"latex2mathml left {left.group(1)!r} unconverted in {tex!r}")
