@@ -16,6 +16,7 @@ INTERRUPTED = {  # what Ctrl-C leaves behind, by command (every file is written 
     "train": "nothing was saved",
     "evaluate": "",
     "figures": "the files written before it are complete; the others were not written",
+    "site": "a site built before was kept",
 }
 MODEL_NAMES = ("ae", "vae", "cvae", "aae", "caae")
 PRIOR_NAMES = ("gaussian", "mixture", "swiss_roll")
@@ -113,6 +114,14 @@ def make_parser() -> argparse.ArgumentParser:
                          help="epochs when a model must be trained (default: as `train`)")
     figures.add_argument("--retrain", action="store_true", help="train every model even if its checkpoint exists")
     figures.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
+
+    site = commands.add_parser(
+        "site", help="build the course website from the stored notebooks",
+        description="Build a static website of the notebooks as stored (nothing is executed): a home page, one page "
+                    "per notebook with its maths, outputs and live explorers, and the .ipynb files to download. "
+                    "Needs no network to build or to view; serve OUT with any static file server.")
+    site.add_argument("--out", type=Path, default=Path("site"), help="output folder, replaced if an earlier "
+                      "build made it (default site)")
     return parser
 
 
@@ -256,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
             from aelib.figures import make_figures
 
             make_figures(args.out, args.checkpoints, epochs=args.epochs, retrain=args.retrain, data_root=args.data)
+        elif args.command == "site":
+            from aelib.site import build
+
+            print(build(args.out))
     except (AelibError, FileNotFoundError, FloatingPointError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2

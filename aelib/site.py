@@ -1,4 +1,4 @@
-"""The course website: every notebook as a static page, its explorers alive, nothing fetched from another host.
+r"""The course website: every notebook as a static page, its explorers alive, nothing fetched from another host.
 
     python -m aelib site [--out site/]       # or: aelib.site.build("site")
     python -m http.server -d site 8000       # any static file server; or open site/index.html from disk
@@ -11,16 +11,17 @@ link to its ``.ipynb`` (copied into ``notebooks/``), and ``static/site.css``.
 How, and why these tools:
 
 * **nbconvert with a small template** (``aelib/templates/aelib_site``, extending nbconvert's ``lab`` template): a
-  page looks like the notebook in JupyterLab, and the site needs nothing that the notebooks' own toolchain does not
-  already install. The template drops the four things nbconvert would fetch from a CDN (require.js, MathJax,
-  mermaid and the widget manager) and links one shared stylesheet instead of inlining 250 kB of CSS into each page.
-  Sphinx + myst-nb would do the same with more moving parts and a slower build.
+  page looks like the notebook in JupyterLab, and nbconvert comes with JupyterLab anyway. The template drops the
+  four things nbconvert would fetch from a CDN (require.js, MathJax, mermaid and the widget manager) and links one
+  shared stylesheet instead of inlining 250 kB of CSS into each page. Sphinx + myst-nb would do the same with more
+  moving parts and a slower build.
 * **Maths: TeX becomes MathML at build time** (``latex2mathml``, pure Python), which Chromium, Firefox and Safari
   render natively: no maths script, no web font, nothing to wait for after the page has loaded. It converts every
-  formula in these notebooks; three spellings are rewritten first (:func:`tex_to_mathml`), and static/site.css
-  aligns table cells and draws boxes, which MathML Core leaves out. A formula it cannot convert stops the build with
-  its TeX. (KaTeX or MathJax shipped into the site would render the same TeX, but need Node at build time or a
-  script and fonts on every page.)
+  formula in these notebooks ($...$, $$...$$, aligned, \mathbb, \mathcal, \underbrace, \big, \operatorname,
+  \boxed); :func:`tex_to_mathml` rewrites three TeX spellings it gets wrong and mends three details of its MathML,
+  and static/site.css aligns table cells and draws boxes, which MathML Core leaves out. A formula it cannot convert
+  stops the build with its TeX. (KaTeX or MathJax shipped into the site would render the same TeX, but need Node at
+  build time, or a script and its fonts on every page.)
 * **Explorers run the same explorer.js as in JupyterLab**: their stored widget state
   (:func:`aelib.widgets.page_state_from_stored`) is booted by one :func:`aelib.widgets.boot_script` per page, so the
   explorers of one model share one copy of its weights. A reader without JavaScript sees their stored picture.
@@ -29,16 +30,25 @@ How, and why these tools:
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import html
+import http.server
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jinja2 import pass_context
+from latex2mathml.converter import convert
+from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from traitlets.config import Config
 
 from . import widgets
 from .errors import AelibError
@@ -61,14 +71,20 @@ TEX_FIXES = [   # (pattern, replacement): spellings latex2mathml would get wrong
     (re.compile(r"\\\\\[[^\]]*\]"), r"\\\\"),                          # \\[4pt]: row spacing it would print
     (re.compile(r"\\(mathbb|mathcal|mathbf|mathfrak|mathsf)\s*([A-Za-z0-9])"), r"\\\1{\2}"),  # \mathbb E: else a
 ]                                                                      # mathvariant, which MathML Core ignores
-FUNCTION_SPACE = re.compile(r"(<mi>(?:log|exp|min|max|det|arg|sin|cos|tan|lim|inf|sup)</mi>)(?=<m(?!o|space))")
+MATHML_FIXES = [   # (pattern, replacement) on its MathML
+    # \log p: TeX's thin space after a function name before an ordinary atom (not inside a sub/superscript,
+    # fraction or root, whose children are counted)
+    (re.compile(r"(?<!<msub>)(?<!<msup>)(?<!<msubsup>)(?<!<munder>)(?<!<mover>)(?<!<munderover>)(?<!<mfrac>)"
+                r"(?<!<mroot>)(<mi>(?:log|exp|min|max|det|arg|sin|cos|tan|lim|inf|sup)</mi>)(?=<m(?!o|space))"),
+     r'\1<mspace width="0.1667em"/>'),
+    (re.compile(r"<mi>&#x0007E;</mi>"), "<mo>&#x0223C;</mo>"),   # \sim: a relation, not the letter "~"
+    (re.compile(r"<mi>(;|&#x027F9;)</mi>"), r"<mo>\1</mo>"),       # I(x; z), \Longrightarrow: spaced as operators
+]
 UNCONVERTED = re.compile(r">[^<]*(\\[A-Za-z]+|&(?![#\w]+;))[^<]*<")     # a \command or bare & left in a token
 
 
 def tex_to_mathml(tex: str, display: str = "inline") -> str:
     """One TeX formula as a ``<math>`` element (``display``: "inline" or "block"); AelibError if it cannot."""
-    from latex2mathml.converter import convert
-
     fixed = tex
     for pattern, replacement in TEX_FIXES:
         fixed = pattern.sub(replacement, fixed)
@@ -77,50 +93,41 @@ def tex_to_mathml(tex: str, display: str = "inline") -> str:
     except Exception as err:   # latex2mathml raises its own exception types, and sometimes plain ones
         raise AelibError(f"latex2mathml cannot convert {tex!r}: {err}") from err
     mathml = mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)   # implied in HTML
-    mathml = FUNCTION_SPACE.sub(r'\1<mspace width="0.1667em"/>', mathml)   # \log p: TeX's thin space after log
+    for pattern, replacement in MATHML_FIXES:
+        mathml = pattern.sub(replacement, mathml)
     left = UNCONVERTED.search(mathml)
     if left:
         raise AelibError(f"latex2mathml left {left.group(1)!r} unconverted in {tex!r}")
     return mathml
 
 
-def _renderer_class():
-    from nbconvert.filters.markdown_mistune import IPythonRenderer
+class MathMLRenderer(IPythonRenderer):
+    """nbconvert's markdown renderer, with MathML where it leaves TeX for MathJax."""
 
-    class MathMLRenderer(IPythonRenderer):
-        """nbconvert's markdown renderer, with MathML where it leaves TeX for MathJax."""
+    def block_math(self, body: str) -> str:
+        return tex_to_mathml(body, "block")
 
-        def block_math(self, body: str) -> str:
-            return tex_to_mathml(body, "block")
+    def inline_math(self, body: str) -> str:
+        return tex_to_mathml(body, "inline")
 
-        def inline_math(self, body: str) -> str:
-            return tex_to_mathml(body, "inline")
-
-        def latex_environment(self, name: str, body: str) -> str:
-            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", "block")
-
-    return MathMLRenderer
+    def latex_environment(self, name: str, body: str) -> str:
+        return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", "block")
 
 
-def exporter():
-    """nbconvert's HTMLExporter with the site template and MathML maths; cells tagged ``nav`` are left out."""
-    from jinja2 import pass_context
-    from nbconvert import HTMLExporter
-    from nbconvert.filters.markdown_mistune import MarkdownWithMath
-    from traitlets.config import Config
+class SiteExporter(HTMLExporter):
+    """nbconvert's HTMLExporter with the site template and MathML maths; cells tagged ``nav`` are left out (the
+    site has its own previous/next links)."""
 
-    renderer_class = _renderer_class()
+    def __init__(self, **kwargs):
+        config = Config({"TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": ["nav"]}})
+        super().__init__(config=config, template_name="aelib_site", extra_template_basedirs=[str(TEMPLATES)],
+                         **kwargs)
 
-    class SiteExporter(HTMLExporter):
-        @pass_context
-        def markdown2html(self, context, source):
-            cell = context.get("cell", {})
-            renderer = renderer_class(escape=False, attachments=cell.get("attachments", {}),
-                                      anchor_link_text=self.anchor_link_text)
-            return MarkdownWithMath(renderer=renderer).render(source)
-
-    config = Config({"TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": ["nav"]}})
-    return SiteExporter(config=config, template_name="aelib_site", extra_template_basedirs=[str(TEMPLATES)])
+    @pass_context
+    def markdown2html(self, context, source):
+        renderer = MathMLRenderer(escape=False, attachments=context.get("cell", {}).get("attachments", {}),
+                                  anchor_link_text=self.anchor_link_text)
+        return MarkdownWithMath(renderer=renderer).render(source)
 
 
 # ------------------------------------------------------------------------------------------- widget outputs
@@ -160,8 +167,6 @@ def static_widgets(nb) -> dict[str, dict]:
 
 def _progress_html(box: dict, stored: dict) -> str:
     """A tqdm bar (an HBox of HTML, FloatProgress, HTML) as it stood when the cell finished."""
-    from bs4 import BeautifulSoup
-
     parts, danger = [], False
     for child in box["state"].get("children", []):
         state = stored.get(child.removeprefix("IPY_MODEL_"), {}).get("state", {})
@@ -169,7 +174,7 @@ def _progress_html(box: dict, stored: dict) -> str:
             danger = state.get("bar_style") == "danger"
             parts.append(f'<progress max="{float(state["max"]):g}" value="{float(state["value"]):g}"></progress>')
         elif state.get("value"):   # HTML: tqdm's description and counters, as HTML text
-            text = BeautifulSoup(state["value"], "html.parser").get_text().replace("\u2007", " ").strip()
+            text = html.unescape(re.sub(r"<[^>]*>", "", state["value"])).replace("\u2007", " ").strip()
             parts.append(f"<span>{html.escape(text)}</span>")
     return f'<div class="aelib-progress{" aelib-danger" if danger else ""}">{"".join(parts)}</div>'
 
@@ -240,26 +245,30 @@ def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README) -> Site:
     paths = notebooks(notebook_dir)
     if not paths:
         raise AelibError(f"no notebooks NN_name.ipynb in {notebook_dir}: build the site from the repository")
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MARKER).exists())):
         raise AelibError(f"{out} exists and was not built by `python -m aelib site`: give another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         site = _write(tmp, paths, install_command(readme))
-        tmp.chmod(0o777 & ~_umask())   # mkdtemp made it private; a web server may run as another user
+        tmp.chmod(0o755)   # mkdtemp made it private; a web server may run as another user
         (tmp / MARKER).write_text("built by `python -m aelib site`; a rebuild replaces this folder\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if out.exists():   # the old site goes only once the new one is complete
+        old = out.with_name(f".{out.name}.old{os.getpid()}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
     site.out, site.seconds = out, time.perf_counter() - start
     return site
 
 
 def _write(out: Path, paths: list[Path], install: str) -> Site:
-    exp = exporter()
+    exp = SiteExporter()
     (out / "static").mkdir(parents=True)
     (out / "notebooks").mkdir()
     loader = exp.environment.loader
@@ -271,13 +280,13 @@ def _write(out: Path, paths: list[Path], install: str) -> Site:
     names = {p.name for p in paths}
     pages = [("index.html", SITE_NAME)] + [(f"{p.stem}.html", title(nb)) for p, nb in zip(paths, nbs)]
     site = Site(out)
-    for i, (page, _) in enumerate(pages):
+    for i, (page, page_title) in enumerate(pages):
         if i == 0:
             nb, download = home_notebook(nbs[0]), None
         else:
             nb, download = nbformat.from_dict(nbs[i - 1]), f"notebooks/{paths[i - 1].name}"
             shutil.copyfile(paths[i - 1], out / download)
-        nb.metadata["title"] = pages[i][1]
+        nb.metadata["title"] = page_title
         explorers = static_widgets(nb)
         resources = {"site": {
             "name": SITE_NAME, "download": download, "install": install if i == 0 else None,
@@ -292,35 +301,20 @@ def _write(out: Path, paths: list[Path], install: str) -> Site:
     return site
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 # ---------------------------------------------------------------------------------------------- serving it
-class serve:
+@contextlib.contextmanager
+def serve(folder):
     """``with serve("site") as url:`` the folder over HTTP on 127.0.0.1 (a free port, a thread), for tests/previews."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
 
-    def __init__(self, folder):
-        self.folder = Path(folder)
-
-    def __enter__(self) -> str:
-        import functools
-        import http.server
-        import threading
-
-        class Quiet(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-        handler = functools.partial(Quiet, directory=str(self.folder))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
