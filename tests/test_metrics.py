@@ -278,3 +278,28 @@ def test_loading_the_cached_judge_leaves_the_global_random_state_alone(offline_d
     after_load = torch.rand(3)
     torch.manual_seed(123)
     assert torch.equal(after_load, torch.rand(3))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, x, y: aelib.evaluate.log_likelihood(m, x, y, k=2.5), "k must be a positive whole number, got 2.5"),
+    (lambda m, x, y: aelib.evaluate.log_likelihood(m, x, y, k="10"), "k must be a positive whole number"),
+    (lambda m, x, y: aelib.evaluate.log_likelihood(m, x, y, k=True), "k must be a positive whole number, got True"),
+    (lambda m, x, y: aelib.evaluate.log_likelihood(m, x, y, k=float("nan")), "k must be a positive whole number"),
+    (lambda m, x, y: aelib.evaluate.elbo(m, x, y, samples=0), "samples must be a positive whole number, got 0"),
+    (lambda m, x, y: aelib.evaluate.elbo(m, x, y, samples=2.5), "samples must be a positive whole number"),
+    (lambda m, x, y: aelib.evaluate.summary(m, x, y, k=0), "k must be a positive whole number, got 0"),
+    (lambda m, x, y: aelib.evaluate.held_out(m, x, y, k=0), "k must be a positive whole number, got 0"),
+    (lambda m, x, y: aelib.evaluate.held_out(m, x, y, judge=object(), n_per_digit=0),
+     "n_per_digit must be a positive whole number, got 0"),
+    (lambda m, x, y: aelib.evaluate.held_out(m, x, y, seed="a"), "seed must be a whole number from 0"),
+    (lambda m, x, y: aelib.evaluate.held_out(m, x, y, seed=-1), "seed must be a whole number from 0"),
+    (lambda m, x, y: metrics.conditional_accuracy(m, object(), n_per_digit=True), "n_per_digit must be a positive"),
+    (lambda m, x, y: metrics.prior_matching(m, x, y, max_points=1.5), "max_points must be a positive whole number"),
+    (lambda m, x, y: metrics.two_sample_accuracy(torch.randn(8, 2), torch.randn(8, 2), k=0),
+     "k must be a positive whole number, got 0"),
+])
+def test_evaluation_counts_are_checked_like_every_other_argument(call, message):
+    torch.manual_seed(0)
+    model = aelib.build("cvae", hidden_dims=(16,))
+    with pytest.raises(aelib.AelibError, match=message):
+        call(model, torch.rand(4, 1, 28, 28), torch.arange(4))

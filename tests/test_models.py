@@ -221,8 +221,8 @@ def test_wrong_code_shape_is_a_clear_error():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"name": "vea"}, "unknown model 'vea'"),
-    ({"name": "aae", "prior": "banana"}, "unknown prior 'banana'"),
+    ({"name": "vea"}, "model name must be one of ae, vae, cvae, aae, caae, got 'vea'"),
+    ({"name": "aae", "prior": "banana"}, "prior must be one of gaussian, mixture, swiss_roll, got 'banana'"),
     ({"name": "vae", "prior": "mixture"}, "'aae' and 'caae' only"),
     ({"name": "aae", "prior": "swiss_roll", "latent_dim": 3}, "latent_dim=2"),
     ({"name": "aae", "label_guided": True}, "label-guided"),
@@ -243,3 +243,61 @@ def test_float64_images_and_codes_are_converted_to_the_model_dtype():
     assert model.encode(torch.rand(2, 1, 28, 28, dtype=torch.float64)).dtype == torch.float32
     assert aelib.evaluate.elbo(model, torch.rand(2, 1, 28, 28, dtype=torch.float64)).shape == (2,)
     assert model.decode(torch.zeros(2, 2, dtype=torch.float64)).dtype == torch.float32
+
+
+# --- issue 12, item 9: every argument checked the same way (type, range, NaN, size) -------------------------------
+@pytest.mark.parametrize("config, message", [
+    ({"latent_dim": "2"}, r"latent_dim must be a positive whole number, got '2' \(a str\)"),
+    ({"latent_dim": True}, "latent_dim must be a positive whole number, got True"),
+    ({"latent_dim": 2.5}, "latent_dim must be a positive whole number, got 2.5"),
+    ({"hidden_dims": True}, "hidden_dims must be"),
+    ({"hidden_dims": (True, 8)}, "hidden_dims must be"),
+    ({"hidden_dims": (64.0,)}, "hidden_dims must be"),
+    ({"hidden_dims": (float("nan"),)}, "hidden_dims must be"),
+    ({"hidden_dims": ()}, "hidden_dims must be"),
+    ({"hidden_dims": (1, 10 ** 13)}, r"parameters.*smaller hidden_dims"),
+    ({"prior": "gaussian", "latent_dim": 10 ** 13}, r"parameters.*smaller latent_dim"),
+    ({"dropout": float("nan")}, "dropout must be a number from 0 to below 1, got nan"),
+    ({"dropout": "0.1"}, r"dropout must be a number from 0 to below 1, got '0.1' \(a str\)"),
+    ({"dropout": None}, "dropout must be a number"),
+    ({"dropout": True}, "dropout must be a number"),
+    ({"label_guided": "yes"}, "label_guided must be True or False, got 'yes'"),
+    ({"label_guided": 1}, "label_guided must be True or False, got 1"),
+    ({"prior": None}, "prior must be one of gaussian, mixture, swiss_roll, got None"),
+    ({"prior": ["mixture"]}, "prior must be one of"),
+    ({"disc_hidden_dims": "16"}, "disc_hidden_dims must be"),
+])
+def test_bad_config_types_are_a_clear_error(config, message):
+    with pytest.raises(AelibError, match=message):
+        aelib.build("aae", **{"prior": "mixture", **config})
+
+
+@pytest.mark.parametrize("name", [None, 5, ["vae"]])
+def test_a_model_name_must_be_a_string(name):
+    with pytest.raises(AelibError, match="model name must be one of ae, vae, cvae, aae, caae"):
+        aelib.build(name)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.sample(2.5), "n must be a whole number of at least 0, got 2.5"),
+    (lambda m: m.sample("3"), r"n must be a whole number of at least 0, got '3' \(a str\)"),
+    (lambda m: m.sample(True), "n must be a whole number of at least 0, got True"),
+    (lambda m: m.sample(-1), "n must be a whole number of at least 0, got -1"),
+    (lambda m: m.sample(3, 1, generator=5), "generator must be a torch.Generator on the CPU"),
+    (lambda m: m.sample(3, y="3"), "labels must be integers 0..9"),
+    (lambda m: m.sample(2, y=[["a"], ["b"]]), "labels must be integers 0..9"),
+    (lambda m: m.decode(torch.full((2, 2), float("nan")), 1), "codes z must be finite"),
+    (lambda m: m.decode(torch.zeros(2, 2, dtype=torch.bool), 1), "codes z must be numbers"),
+    (lambda m: m.decode([[0.0, 0.0]], 1), r"codes z must be a tensor of shape \(N, 2\)"),
+    (lambda m: m.encode(torch.rand(2, 1, 28, 28), "3"), "labels must be integers 0..9"),
+    (lambda m: m.reconstruct(torch.rand(2, 784), torch.tensor([True, False])), "labels must be integers 0..9"),
+])
+def test_bad_inference_arguments_are_a_clear_error(call, message):
+    with pytest.raises(AelibError, match=message):
+        call(small("cvae"))
+
+
+def test_integer_codes_and_zero_samples_still_work():
+    model = small("vae")
+    assert model.decode(torch.tensor([[0, 1]])).shape == (1, 1, 28, 28)
+    assert model.sample(0).shape == (0, 1, 28, 28)

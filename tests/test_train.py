@@ -207,3 +207,45 @@ def test_shift_pushes_ink_off_the_border_and_fills_black():
 def test_bad_shift_is_a_clear_error(shift):
     with pytest.raises(AelibError, match="shift must be a whole number of pixels from 0 to 8"):
         Batches(torch.zeros(4, 1, 28, 28), shift=shift)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 2.5}, "epochs must be a positive whole number, got 2.5"),
+    ({"epochs": True}, "epochs must be a positive whole number, got True"),
+    ({"epochs": "2"}, r"epochs must be a positive whole number, got '2' \(a str\)"),
+    ({"batch_size": 0}, "batch_size must be a positive whole number, got 0"),
+    ({"batch_size": "8"}, "batch_size must be a positive whole number"),
+    ({"batch_size": 8.0}, r"batch_size must be a positive whole number, got 8.0 \(a float\)"),
+    ({"batch_size": True}, "batch_size must be a positive whole number, got True"),
+    ({"lr": float("nan")}, "lr must be a positive finite number, got nan"),
+    ({"lr": float("inf")}, "lr must be a positive finite number, got inf"),
+    ({"lr": "1e-3"}, "lr must be a positive finite number"),
+    ({"lr": True}, "lr must be a positive finite number, got True"),
+    ({"seed": "0"}, "seed must be a whole number from 0 to 4294967295"),
+    ({"seed": 1.5}, "seed must be a whole number from 0 to 4294967295, got 1.5"),
+    ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+    ({"seed": None}, "seed must be a whole number"),
+    ({"shift": True}, "shift must be a whole number of pixels from 0 to 8, got True"),
+    ({"binarize": "no"}, "binarize must be True or False, got 'no'"),
+    ({"progress": "no"}, "progress must be True or False"),
+    ({"device": "gpu"}, "device must be 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    ({"device": 3.5}, "device must be 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    ({"device": "meta"}, "device must be 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    ({"device": "cuda:99"}, "device 'cuda:99' is not available here"),
+    ({"callback": 5}, "callback must be a function"),
+])
+def test_fit_refuses_bad_arguments_before_training(kwargs, message):
+    model = aelib.build("ae", **SMALL)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(AelibError, match=message):
+        aelib.fit(model, toy_data(64), **{"epochs": 1, "progress": False, **kwargs})
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_fit_and_save_need_an_aelib_model(tmp_path):
+    with pytest.raises(AelibError, match="model must be an aelib model such as aelib.build"):
+        aelib.fit("vae", toy_data(64), epochs=1, progress=False)
+    with pytest.raises(AelibError, match="model must be an aelib model such as aelib.build"):
+        aelib.save("vae", tmp_path / "vae.pt")
+    with pytest.raises(AelibError, match="path must be a file path"):
+        aelib.save(aelib.build("ae", **SMALL), None)
