@@ -14,7 +14,8 @@ from .models import AE, AAE, CAAE, CVAE, MODELS, VAE, Config, build, count_param
 from .train import History, fit, pick_device, seed_everything
 
 __version__ = "0.1.0"
-_LAZY = ("plotting", "widgets", "diagrams", "figures", "metrics", "classifier", "elbo")  # import on first use
+_LAZY = ("plotting", "widgets", "diagrams", "figures", "metrics", "classifier", "elbo",
+         "posterior")  # import on first use
 
 
 def __getattr__(name):
