@@ -58,7 +58,7 @@ class Config:
         self.label_guided = checks.flag("label_guided", self.label_guided)
         if not MODELS[self.name].adversarial and (self.prior != "gaussian" or self.label_guided):
             raise AelibError(f"prior and label_guided apply to 'aae' and 'caae' only; {self.name!r} has no "
-                             "choice of prior (the VAE's KL term needs N(0, I))")
+                             "choice of prior (aelib's VAE uses N(0, I) and its closed-form KL)")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -1,8 +1,9 @@
 r"""Priors p(z) for the adversarial autoencoders.
 
-A VAE needs a prior whose KL to q(z|x) has a closed form, in practice N(0, I). An adversarial autoencoder only
-needs *samples* of p(z): a discriminator learns to tell them from encoded digits, and the encoder learns to fool it.
-So any distribution we can sample from will do. Three are here, all on a 2-D code:
+A VAE needs the prior's density log p(z) (aelib's VAE uses N(0, I), whose KL to q(z|x) has a closed form; other
+priors need a Monte Carlo KL). An adversarial autoencoder only needs *samples* of p(z): a discriminator learns to
+tell them from encoded digits, and the encoder learns to fool it. So any distribution we can sample from will do.
+Three are here, all on a 2-D code:
 
 * ``gaussian``: N(0, I), the VAE's prior, for comparison (any latent_dim);
 * ``mixture``: 10 Gaussians with their means on a circle, one per digit;
