@@ -202,7 +202,7 @@ def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
 
 
 def title(nb) -> str:
-    """The notebook's first '# ' heading (as tools/nbtools.py reads it)."""
+    """The notebook's first '# ' heading (tools/nbtools.py uses it too)."""
     for line in nb.cells[0].source.splitlines():
         if line.startswith("# "):
             return line[2:].strip()

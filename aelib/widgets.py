@@ -634,7 +634,7 @@ class Explorer(anywidget.AnyWidget):
         """The synced state explorer.js reads, as JSON (bytes as base64), weights packed with ``dtype``."""
         state = {}
         for name in self.keys:
-            if name.startswith("_") or name in ("layout", "tabbable", "tooltip"):
+            if not _in_page(name):
                 continue
             value = getattr(self, name)
             if name == "decoder_spec":
@@ -668,6 +668,11 @@ class Explorer(anywidget.AnyWidget):
         return atomic_write(path, lambda f: f.write(text))
 
 
+def _in_page(name: str) -> bool:
+    """Whether explorer.js reads the synced trait ``name`` (not anywidget's or ipywidgets' own)."""
+    return not name.startswith("_") and name not in ("layout", "tabbable", "tooltip")
+
+
 def _script_json(value) -> str:
     """JSON that is safe inside a <script> element."""
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
@@ -688,7 +693,7 @@ def boot_script(states: dict[str, dict]) -> str:
 def page_state_from_stored(entry: dict) -> dict:
     """:meth:`Explorer.page_state` of an explorer from a notebook's stored widget state (nbclient's format)."""
     state = {k: v for k, v in entry["state"].items()
-             if not k.startswith("_") and k not in ("layout", "tabbable", "tooltip")}
+             if _in_page(k)}
     for buffer in entry.get("buffers", []):
         state[buffer["path"][0]] = {"base64": buffer["data"]}
     return state

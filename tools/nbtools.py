@@ -17,7 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from aelib import widgets
+from aelib import site, widgets
+from aelib.site import title
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -26,14 +27,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 
 
 def notebooks() -> list[Path]:
-    return sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-
-
-def title(nb) -> str:
-    for line in nb.cells[0].source.splitlines():
-        if line.startswith("# "):
-            return line[2:].strip()
-    raise ValueError("the first cell must start with a '# Title' line")
+    return site.notebooks(NOTEBOOK_DIR)
 
 
 def goals(nb) -> str:
