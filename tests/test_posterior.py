@@ -143,7 +143,8 @@ def vae_and_digits():
 def test_elbo_below_iwae_below_grid_log_evidence(vae_and_digits):
     """ELBO <= IWAE_1000 <= log p(x). After one epoch q(z|x) is poor (gaps of 5-50 nats), so the importance weights
     are heavy-tailed and one draw of IWAE_1000 can exceed log p(x) (by up to ~1 nat in 30 draws); its *mean* may
-    not. So: the mean of 20 draws <= log p(x) + refinement error + 3 standard errors of that mean, and within
+    not. So: the mean of 20 draws <= log p(x) + refinement error + 3 standard errors of that mean, and, for the
+    digits whose gap is under 10 nats (where IWAE_1000's bias is small; a 69-nat gap left it 7.7 nats short), within
     2 nats below log p(x) (a grid that overshot would fail this)."""
     model, x = vae_and_digits
     chain = P.bound_chain(model, x, ks=(1000,), elbo_samples=1000)
@@ -154,7 +155,9 @@ def test_elbo_below_iwae_below_grid_log_evidence(vae_and_digits):
     draws = torch.stack([aelib.evaluate.log_likelihood(model, x, k=1000).double() for _ in range(20)])
     mean, se = draws.mean(0), draws.std(0) / math.sqrt(len(draws))
     assert (mean <= chain.log_px + chain.error + 3 * se).all()
-    assert (chain.log_px - mean < 2.0).all()
+    close = chain.gap < 10
+    assert close.sum() >= 2, f"too few well-fitted digits to check against: gaps {chain.gap.tolist()}"
+    assert (chain.log_px - mean < 2.0)[close].all()
 
 
 def test_true_posterior_is_normalised_and_matches_importance_sampling(vae_and_digits):
