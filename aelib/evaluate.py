@@ -18,6 +18,7 @@ from .errors import AelibError
 from .models import AE, evaluating
 
 EVAL_BATCH = 500  # images per forward pass when evaluating
+ELBO_SAMPLES = 10  # draws of z per image for the held-out ELBO (less noise than one; the same expectation)
 
 
 def _batched(model: AE, x, y, fn, batch_size: int = EVAL_BATCH) -> torch.Tensor:
@@ -73,17 +74,21 @@ def reconstruction_error(model: AE, x: torch.Tensor, y=None) -> torch.Tensor:
     return _batched(model, x, y, lambda xb, yb: -losses.bernoulli_log_likelihood(model.decoder(model.code(xb, yb), yb), xb))
 
 
-def summary(model: AE, x: torch.Tensor, y=None, k: int = 100) -> dict[str, float]:
-    """The held-out metrics that apply to ``model``, averaged over the images (nats per image)."""
-    k = checks.positive_int("k", k)
-    result = {"reconstruction_error": reconstruction_error(model, x, y).mean().item()}
-    if model.variational:
-        result["negative_elbo"] = -elbo(model, x, y).mean().item()
-        result[f"nll_iw{k}"] = -log_likelihood(model, x, y, k=k).mean().item()
+def summary(model: AE, x: torch.Tensor, y=None, k: int = 100, seed: int = 0) -> dict[str, float]:
+    """The likelihood metrics that apply to ``model``, averaged over the images (nats per image): the same numbers,
+    computed the same way, as the first columns of :func:`held_out` (so ``train`` and ``evaluate`` agree)."""
+    k, seed = checks.positive_int("k", k), checks.seed("seed", seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        result = {"reconstruction_error": reconstruction_error(model, x, y if model.conditional else None)
+                  .mean().item()}
+        if model.variational:
+            result["negative_elbo"] = -elbo(model, x, y, samples=ELBO_SAMPLES).mean().item()
+            result[f"nll_iw{k}"] = -log_likelihood(model, x, y, k=k).mean().item()
     return result
 
 
-# ------------------------------------------------------------------------------- one table for every model
+# -------------------------------------------------------------------------------- one table for every model
 def describe(model: AE) -> str:
     """A short description of a model's configuration, e.g. ``aae d=2 mixture guided``."""
     cfg = model.config
@@ -97,8 +102,8 @@ def held_out(model: AE, x: torch.Tensor, y=None, judge=None, k: int = 100, n_per
              seed: int = 0) -> dict:
     """Every held-out metric that applies to ``model`` on test digits (x, y), as a dict:
 
-    * ``reconstruction_error`` (all models), ``negative_elbo`` (10 samples of z per image) and ``nll_iw{k}``
-      (VAE, CVAE): nats per image, lower is better;
+    * ``reconstruction_error`` (all models), ``negative_elbo`` (``ELBO_SAMPLES`` draws of z per image) and
+      ``nll_iw{k}`` (VAE, CVAE): nats per image, lower is better (:func:`summary`);
     * ``conditional_accuracy``, ``worst_digit_accuracy``, ``per_digit_accuracy`` (models whose ``sample`` obeys a
       label: CVAE, CAAE, label-guided AAE; needs ``judge``, see :mod:`aelib.classifier`), from ``n_per_digit``
       generated images per digit;
@@ -112,14 +117,7 @@ def held_out(model: AE, x: torch.Tensor, y=None, judge=None, k: int = 100, n_per
     labels = y if (model.conditional or guided) else None
     if labels is None and (model.conditional or guided):
         raise AelibError(f"{model.name!r} uses the digit labels: pass the test labels y")
-    result: dict = {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        result["reconstruction_error"] = reconstruction_error(model, x, labels if model.conditional else None) \
-            .mean().item()
-        if model.variational:
-            result["negative_elbo"] = -elbo(model, x, labels, samples=10).mean().item()
-            result[f"nll_iw{k}"] = -log_likelihood(model, x, labels, k=k).mean().item()
+    result: dict = summary(model, x, labels, k=k, seed=seed)
     if (model.conditional or guided) and judge is not None:
         acc = metrics.conditional_accuracy(model, judge, n_per_digit=n_per_digit, seed=seed)
         result["conditional_accuracy"] = acc["overall"]

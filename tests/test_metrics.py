@@ -318,3 +318,14 @@ def test_prior_matching_per_digit(offline_data):
     assert min(per["two_sample_accuracy"]) > per["null_95"]
     with pytest.raises(aelib.AelibError, match="every class"):
         metrics.prior_matching_per_digit(model, x[y < 9], y[y < 9])
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae", "aae"])
+def test_train_and_evaluate_print_the_same_numbers(offline_data, name):
+    """`python -m aelib train` prints evaluate.summary, `evaluate` prints held_out: one definition, same values."""
+    model = aelib.build(name, latent_dim=2, hidden_dims=(32,))
+    x, y = offline_data.test_x[:200], offline_data.test_y[:200]
+    short = aelib.evaluate.summary(model, x, y, k=20, seed=3)
+    full = aelib.evaluate.held_out(model, x, y, k=20, seed=3)
+    assert short == {key: full[key] for key in short}
+    assert ("negative_elbo" in short) == model.variational
