@@ -7,10 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_EPOCHS = 20
-# The CVAE needs more: on the 4,000 offline digits the judge read its sampled 1s as 1s in 87-90% of cases after
-# 40 epochs and 90-95% after 60 (three seeds; aelib.models.MLP). Every other model gets DEFAULT_EPOCHS.
-MODEL_EPOCHS = {"cvae": 60}
+from .recipes import DEFAULT_EPOCHS, MODEL_EPOCHS, default_epochs
+
 DEFAULT_LR = 1e-3
 INTERRUPTED = {  # what Ctrl-C leaves behind, by command (every file is written atomically: whole or not at all)
     "train": "nothing was saved",
@@ -134,11 +132,6 @@ def make_parser() -> argparse.ArgumentParser:
     site.add_argument("--out", type=Path, default=Path("site"), help="output folder, replaced if an earlier "
                       "build made it (default site)")
     return parser
-
-
-def default_epochs(model_name: str) -> int:
-    """The epochs `python -m aelib train MODEL` trains for when --epochs is not given."""
-    return MODEL_EPOCHS.get(model_name, DEFAULT_EPOCHS)
 
 
 def model_from_args(args):

@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 
 from .files import atomic_write
+from .recipes import default_epochs
 
 NAMES = ("ae", "vae", "cvae", "aae", "caae")
 
@@ -32,7 +33,6 @@ def trained_models(data, checkpoints: Path, epochs: int | None, retrain: bool, p
     import torch
 
     import aelib
-    from aelib.__main__ import default_epochs
 
     models = {}
     for name in NAMES:

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 import aelib
-from aelib.__main__ import default_epochs, make_parser, model_from_args
+from aelib.__main__ import make_parser, model_from_args
+from aelib.recipes import default_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {  # checkpoint name -> extra command-line options of `python -m aelib train MODEL`
