@@ -5,7 +5,9 @@ kernels inherit AELIB_QUICK=1 from the server):
 * VAE (notebook 03): arrow keys on the z1 slider change the decoded digit and move the marker right; a drag on the
   map moves the code; both still work while another cell trains and after the kernel is shut down;
 * CVAE (notebook 04): a click on another digit, and the arrow keys on the digit picker, change the decoded digit;
-  opened without running a cell, the notebook shows pictures of its explorers (never a text repr).
+  opened without running a cell, the notebook shows pictures of its explorers (never a text repr);
+* the posterior explorer: setting ``index`` from Python adds and shows that digit; the arrow keys walk its picker;
+  a click repaints after the kernel is shut down.
 Without JupyterLab:
 * a page written by ``Explorer.save_html`` works from file:// with every other request aborted, and so does one of
   the posterior explorer (aelib.posterior_widget): picking a digit repaints its true posterior;
@@ -272,6 +274,51 @@ def test_cvae_explorer_switches_the_digit(page, lab):
     picker.locator("button.aelib-active").press("ArrowRight")
     expect(picker.locator("button.aelib-active")).to_have_text(str((int(target) + 1) % 10), timeout=UPDATE_TIMEOUT)
     assert changed_box(after, settled_screenshot(digit, after)) is not None, "ArrowRight on the digits did nothing"
+
+
+POSTERIOR_CELLS = [
+    "import time\nimport aelib, torch\nfrom aelib import widgets\n\ntorch.manual_seed(0)\n"
+    "data = aelib.data.load_offline()\nmodel = aelib.build('vae', latent_dim=2, hidden_dims=(128,))\n"
+    "aelib.fit(model, data, epochs=1, progress=False);",
+    "explorer = widgets.posterior_explorer(model, data, indices=[0, 100])\nexplorer",
+    "time.sleep(3)   # the widget is on screen by now: it must follow Python\nexplorer.index = 7",
+]
+
+
+def test_posterior_explorer_in_jupyterlab_follows_python_and_outlives_the_kernel(page, lab):
+    """Setting ``explorer.index`` from Python to a digit not yet computed adds it to the picker and shows it; the
+    arrow keys walk the picker inside JupyterLab; after the kernel is shut down a click still repaints."""
+    import nbformat
+    from playwright.sync_api import expect
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Posterior explorer test")]
+                                  + [nbformat.v4.new_code_cell(c) for c in POSTERIOR_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, lab.root / "posterior_explorer.ipynb")
+    explorer = run_notebook(page, lab, "posterior_explorer.ipynb", ".aelib-posterior-explorer")
+    buttons = explorer.locator(".aelib-digit-picker button")
+    active = explorer.locator(".aelib-digit-picker button.aelib-active")
+    expect(buttons).to_have_count(3, timeout=RUN_TIMEOUT)            # digit 7 computed by the kernel, and sent
+    expect(active).to_have_attribute("data-index", "7")
+    expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=UPDATE_TIMEOUT)
+    heat = explorer.locator("canvas.aelib-heat")
+    order = buttons.evaluate_all("bs => bs.map((b) => b.dataset.index)")
+    before = heat.evaluate("c => c.toDataURL()")
+    active.press("ArrowRight")
+    following = order[(order.index("7") + 1) % len(order)]
+    expect(active).to_have_attribute("data-index", following)
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[heat.element_handle(), before],
+                           timeout=UPDATE_TIMEOUT)
+
+    labserver.kernel_menu(page, "Shut Down Kernel")
+    expect(page.locator("#jp-main-statusbar").get_by_text("No Kernel")).to_be_visible(timeout=UPDATE_TIMEOUT)
+    explorer.scroll_into_view_if_needed()
+    before = heat.evaluate("c => c.toDataURL()")
+    target = next(i for i in order if i != following)
+    explorer.locator(f'.aelib-digit-picker button[data-index="{target}"]').click()
+    expect(active).to_have_attribute("data-index", target)
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[heat.element_handle(), before],
+                           timeout=UPDATE_TIMEOUT)
 
 
 # ------------------------------------------------------------------------------------------- without JupyterLab
