@@ -276,7 +276,7 @@ def _write(out: Path, paths: list[Path], install: str) -> Site:
     loader = exp.environment.loader
     css = [loader.get_source(exp.environment, name)[0]
            for name in ("static/index.css", "static/theme-light.css", "site.css")]
-    (out / "static" / "site.css").write_text("\n".join([*css, widgets.CSS]))
+    (out / "static" / "site.css").write_text("\n".join([*css, widgets.CSS, widgets.POSTERIOR_CSS]))
 
     nbs = [nbformat.read(p, as_version=4) for p in paths]
     names = {p.name for p in paths}

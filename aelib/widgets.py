@@ -4,6 +4,7 @@
     widgets.latent_explorer(model, data)          # sliders z1, z2, a map to click (+ a digit picker for CVAE/CAAE)
     widgets.interpolation_explorer(model, data)   # walk the straight line between the codes of two test digits
     widgets.style_explorer(model, data)           # CVAE/CAAE: keep the style, switch the digit (or the reverse)
+    widgets.posterior_explorer(model, data)       # 2-D VAE: p(z|x) of test digits beside q(z|x) (posterior_widget)
     explorer.save_html("vae_explorer.html")       # one self-contained page: no kernel, no network needed
 
 Why it is instant, and alive without a kernel: the decoder is a small MLP (2 -> 256 -> 512 -> 784 is about 0.54 M
@@ -433,6 +434,9 @@ CSS = """
 .aelib-explorer .aelib-number { display: flex; align-items: center; margin: 2px 8px 2px 0; }
 .aelib-explorer input[type=number] { width: 64px; }
 .aelib-explorer .aelib-note { color: #8a4b00; margin-top: 4px; max-width: 620px; }
+"""
+
+POSTERIOR_CSS = """
 .aelib-posterior-explorer .aelib-digit-picker { flex-wrap: wrap; max-width: 760px; }
 .aelib-posterior-explorer .aelib-digit-picker button { width: auto; height: auto; padding: 2px 4px 1px;
   display: inline-flex; flex-direction: column; align-items: center; gap: 1px; }
@@ -446,7 +450,7 @@ CSS = """
 .aelib-posterior-explorer table.aelib-numbers td:nth-child(2) { text-align: right; }
 .aelib-posterior-explorer table.aelib-numbers tr.aelib-gap td { border-top: 1px solid #ccc; font-weight: 600; }
 .aelib-posterior-explorer .aelib-key { color: #555; max-width: 260px; margin-top: 6px; }
-"""
+"""   # the posterior explorer's own rules, on top of CSS (aelib.posterior_widget)
 
 
 def _range_trait():
@@ -690,8 +694,9 @@ def _in_page(name: str) -> bool:
 # The widgets of aelib that a page can run without Jupyter (boot_script) and whose stored state
 # compact_widget_state refreshes: their ``_anywidget_id`` (module.class) -> their ES module.
 EXPLORER_ID = f"{__name__}.Explorer"
-BOOTABLE = {EXPLORER_ID: ESM,
-            "aelib.posterior_widget.PosteriorExplorer": ESM.with_name("posterior_explorer.js")}
+POSTERIOR_ID = "aelib.posterior_widget.PosteriorExplorer"
+BOOTABLE = {EXPLORER_ID: ESM, POSTERIOR_ID: ESM.with_name("posterior_explorer.js")}
+STYLES = {EXPLORER_ID: CSS, POSTERIOR_ID: CSS + POSTERIOR_CSS}   # each one's _css
 
 
 def bootable(entry: dict) -> str | None:
@@ -807,7 +812,7 @@ def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
         if name is None:
             continue
         counts["explorers"] += 1
-        entry["state"].update(_esm=BOOTABLE[name].read_text(), _css=CSS)
+        entry["state"].update(_esm=BOOTABLE[name].read_text(), _css=STYLES[name])
         if name != EXPLORER_ID:
             continue
         spec = entry["state"]["decoder_spec"]

@@ -153,6 +153,8 @@ def test_stored_state_is_compacted_and_boots_like_a_page(explorer, vae, offline_
     metadata = {"widgets": {widgets.WIDGET_STATE: {"state": entries}}}
     assert widgets.compact_widget_state(metadata) == {"explorers": 2, "shared": 0}
     assert entries["p"]["state"]["_esm"] == posterior_widget.ESM.read_text()
+    assert entries["p"]["state"]["_css"] == widgets.CSS + widgets.POSTERIOR_CSS
+    assert entries["e"]["state"]["_css"] == widgets.CSS   # the explorers' styles (stored in notebooks) unchanged
     assert entries["p"]["state"]["entries"] == explorer.entries                   # the digits are kept as they are
     assert widgets.bootable(entries["p"]) == "aelib.posterior_widget.PosteriorExplorer"
     assert widgets.page_state_from_stored(entries["p"]) == explorer.page_state()
