@@ -24,7 +24,8 @@ How, and why these tools:
   build time, or a script and its fonts on every page.)
 * **Explorers run the same explorer.js as in JupyterLab**: their stored widget state
   (:func:`aelib.widgets.page_state_from_stored`) is booted by one :func:`aelib.widgets.boot_script` per page, so the
-  explorers of one model share one copy of its weights. A reader without JavaScript sees their stored picture.
+  explorers of one model share one copy of its weights; the posterior explorer (aelib.posterior_widget) runs its
+  own module the same way. A reader without JavaScript sees their stored picture.
 * **Other widget outputs become static**: a tqdm bar is drawn finished from its stored state (never its "0%" text
   fallback); a bar whose state was not stored becomes one text line; any other widget shows its picture or text.
 """
@@ -134,7 +135,8 @@ class SiteExporter(HTMLExporter):
 def static_widgets(nb) -> dict[str, dict]:
     """Make every widget output of ``nb`` static or bootable, in place; return {element id: explorer state}.
 
-    An explorer becomes an empty ``<div id=...>`` for :func:`aelib.widgets.boot_script` (its stored picture in a
+    An explorer (any of :data:`aelib.widgets.BOOTABLE`) becomes an empty ``<div id=...>`` for
+    :func:`aelib.widgets.boot_script` (its stored picture in a
     ``<noscript>``); a tqdm bar becomes the finished bar its stored state holds; anything else keeps its picture or
     text. The stored widget state is removed from ``nb.metadata``, so nbconvert embeds no widget manager for it.
     """
@@ -147,7 +149,7 @@ def static_widgets(nb) -> dict[str, dict]:
                 continue
             model_id = data.pop(WIDGET_VIEW)["model_id"]
             entry = stored.get(model_id, {})
-            if entry.get("state", {}).get("_anywidget_id") == "aelib.widgets.Explorer":
+            if widgets.bootable(entry):   # an explorer, or the posterior explorer: each runs its own ES module
                 element = f"aelib-explorer-{model_id}"
                 explorers[element] = widgets.page_state_from_stored(entry)
                 picture = data.pop("image/png", None)
@@ -274,7 +276,7 @@ def _write(out: Path, paths: list[Path], install: str) -> Site:
     loader = exp.environment.loader
     css = [loader.get_source(exp.environment, name)[0]
            for name in ("static/index.css", "static/theme-light.css", "site.css")]
-    (out / "static" / "site.css").write_text("\n".join([*css, widgets.CSS]))
+    (out / "static" / "site.css").write_text("\n".join([*css, widgets.CSS, widgets.POSTERIOR_CSS]))
 
     nbs = [nbformat.read(p, as_version=4) for p in paths]
     names = {p.name for p in paths}

@@ -4,6 +4,7 @@
     widgets.latent_explorer(model, data)          # sliders z1, z2, a map to click (+ a digit picker for CVAE/CAAE)
     widgets.interpolation_explorer(model, data)   # walk the straight line between the codes of two test digits
     widgets.style_explorer(model, data)           # CVAE/CAAE: keep the style, switch the digit (or the reverse)
+    widgets.posterior_explorer(model, data)       # 2-D VAE: p(z|x) of test digits beside q(z|x) (posterior_widget)
     explorer.save_html("vae_explorer.html")       # one self-contained page: no kernel, no network needed
 
 Why it is instant, and alive without a kernel: the decoder is a small MLP (2 -> 256 -> 512 -> 784 is about 0.54 M
@@ -435,6 +436,22 @@ CSS = """
 .aelib-explorer .aelib-note { color: #8a4b00; margin-top: 4px; max-width: 620px; }
 """
 
+POSTERIOR_CSS = """
+.aelib-posterior-explorer .aelib-digit-picker { flex-wrap: wrap; max-width: 760px; }
+.aelib-posterior-explorer .aelib-digit-picker button { width: auto; height: auto; padding: 2px 4px 1px;
+  display: inline-flex; flex-direction: column; align-items: center; gap: 1px; }
+.aelib-posterior-explorer .aelib-digit-picker button img { width: 28px; height: 28px; image-rendering: pixelated;
+  background: #fff; }
+.aelib-posterior-explorer .aelib-digit-picker button.aelib-active img { outline: 1px solid #fff; }
+.aelib-posterior-explorer img.aelib-digit { width: 140px; height: 140px; image-rendering: pixelated;
+  outline: 1px solid #ddd; }
+.aelib-posterior-explorer table.aelib-numbers { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.aelib-posterior-explorer table.aelib-numbers td { padding: 1px 6px; }
+.aelib-posterior-explorer table.aelib-numbers td:nth-child(2) { text-align: right; }
+.aelib-posterior-explorer table.aelib-numbers tr.aelib-gap td { border-top: 1px solid #ccc; font-weight: 600; }
+.aelib-posterior-explorer .aelib-key { color: #555; max-width: 260px; margin-top: 6px; }
+"""   # the posterior explorer's own rules, on top of CSS (aelib.posterior_widget)
+
 
 def _range_trait():
     return traitlets.Tuple(traitlets.Float(), traitlets.Float()).tag(sync=True)
@@ -669,8 +686,23 @@ class Explorer(anywidget.AnyWidget):
 
 
 def _in_page(name: str) -> bool:
-    """Whether explorer.js reads the synced trait ``name`` (not anywidget's or ipywidgets' own)."""
-    return not name.startswith("_") and name not in ("layout", "tabbable", "tooltip")
+    """Whether a page needs the synced trait ``name``: the widget's own traits, and ``_anywidget_id``, which names
+    the ES module that draws it (see :data:`BOOTABLE`); not the rest of anywidget's or ipywidgets' own."""
+    return name == "_anywidget_id" or (not name.startswith("_") and name not in ("layout", "tabbable", "tooltip"))
+
+
+# The widgets of aelib that a page can run without Jupyter (boot_script) and whose stored state
+# compact_widget_state refreshes: their ``_anywidget_id`` (module.class) -> their ES module.
+EXPLORER_ID = f"{__name__}.Explorer"
+POSTERIOR_ID = "aelib.posterior_widget.PosteriorExplorer"
+BOOTABLE = {EXPLORER_ID: ESM, POSTERIOR_ID: ESM.with_name("posterior_explorer.js")}
+STYLES = {EXPLORER_ID: CSS, POSTERIOR_ID: CSS + POSTERIOR_CSS}   # each one's _css
+
+
+def bootable(entry: dict) -> str | None:
+    """The ``_anywidget_id`` of a stored widget (nbclient's format) if it is one of :data:`BOOTABLE`, else None."""
+    name = entry.get("state", {}).get("_anywidget_id")
+    return name if name in BOOTABLE else None
 
 
 def _script_json(value) -> str:
@@ -680,14 +712,20 @@ def _script_json(value) -> str:
 
 
 def boot_script(states: dict[str, dict]) -> str:
-    """A ``<script type="module">`` that runs explorer.js without Jupyter, for each ``{element id: state}``.
+    """A ``<script type="module">`` that runs aelib's widgets without Jupyter, for each ``{element id: state}``.
 
-    ``state`` is what :meth:`Explorer.page_state` (or :func:`page_state_from_stored`) gives. The module is inlined
+    ``state`` is what :meth:`Explorer.page_state` (or :func:`page_state_from_stored`) gives; its ``_anywidget_id``
+    names the ES module that draws it (:data:`BOOTABLE`; explorer.js if it names none). Each module is inlined
     once and imported from a blob URL; a minimal stand-in for the widget model anywidget gives it in Jupyter
     (get/set/on/off; ``save_changes`` is a no-op) feeds it the state. Nothing is fetched; nothing needs a kernel.
     The elements must exist before the script runs (module scripts run after the document is parsed).
     """
-    return BOOT.format(esm=_script_json(ESM.read_text()), states=_script_json(states))
+    names = sorted({state.get("_anywidget_id", EXPLORER_ID) for state in states.values()})
+    unknown = [name for name in names if name not in BOOTABLE]
+    if unknown:
+        raise AelibError(f"cannot boot widgets of {unknown}: a page runs only {sorted(BOOTABLE)}")
+    return BOOT.format(sources=_script_json({name: BOOTABLE[name].read_text() for name in names}),
+                       states=_script_json(states), default=json.dumps(EXPLORER_ID))
 
 
 def page_state_from_stored(entry: dict) -> dict:
@@ -700,13 +738,17 @@ def page_state_from_stored(entry: dict) -> dict:
 
 
 BOOT = """<script type="module">
-// Made by aelib (aelib.widgets.boot_script): explorer.js and the explorers' state, with a stand-in for the widget
-// model that anywidget gives it in Jupyter. Nothing is fetched; nothing needs a kernel.
-const source = {esm};
+// Made by aelib (aelib.widgets.boot_script): the widgets' ES modules and state, with a stand-in for the widget
+// model that anywidget gives them in Jupyter. Nothing is fetched; nothing needs a kernel.
 const states = JSON.parse({states});
-const url = URL.createObjectURL(new Blob([source], {{ type: "text/javascript" }}));
-const widget = (await import(url)).default;
-URL.revokeObjectURL(url);
+const sources = JSON.parse({sources});   // ES module source by widget class (_anywidget_id)
+const modules = {{}};
+for (const [name, source] of Object.entries(sources)) {{
+  const url = URL.createObjectURL(new Blob([source], {{ type: "text/javascript" }}));
+  modules[name] = (await import(url)).default;
+  URL.revokeObjectURL(url);
+}}
+const widgetOf = (id) => modules[states[id]._anywidget_id || {default}];
 const models = Object.entries(states).map(([id, state]) => {{
   for (const [key, value] of Object.entries(state)) {{
     if (value && typeof value === "object" && "base64" in value) {{
@@ -725,8 +767,8 @@ const models = Object.entries(states).map(([id, state]) => {{
   }};
   return [id, model];
 }});
-for (const [, model] of models) widget.initialize?.({{ model }});   // every model offers its weights first
-await Promise.all(models.map(([id, model]) => widget.render({{ model, el: document.getElementById(id) }})));
+for (const [id, model] of models) widgetOf(id).initialize?.({{ model }});   // every model offers its weights first
+await Promise.all(models.map(([id, model]) => widgetOf(id).render({{ model, el: document.getElementById(id) }})));
 </script>"""
 
 PAGE = """<!DOCTYPE html>
@@ -759,16 +801,20 @@ def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
     explorers. Stored as sent (float32), a decoder costs ~2.9 MB of base64 per explorer. Here the weights are
     re-packed with ``dtype`` (int8: ~0.75 MB; see :func:`pack_decoder` for its accuracy), and only the first
     explorer of each decoder keeps them: the others name the same ``key`` and explorer.js shares the decoder. The
-    stored module and styles are replaced by the current ones, so a stored notebook runs the explorer.js it ships with.
+    stored module and styles are replaced by the current ones, so a stored notebook runs the explorer.js it ships with;
+    so are those of aelib's other widgets (:data:`BOOTABLE`; counted as explorers), which carry no weights.
     Idempotent.
     """
     state = metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     seen, counts = set(), {"explorers": 0, "shared": 0}
     for entry in state.values():
-        if entry.get("state", {}).get("_anywidget_id") != f"{__name__}.Explorer":
+        name = bootable(entry)
+        if name is None:
             continue
         counts["explorers"] += 1
-        entry["state"].update(_esm=ESM.read_text(), _css=CSS)
+        entry["state"].update(_esm=BOOTABLE[name].read_text(), _css=STYLES[name])
+        if name != EXPLORER_ID:
+            continue
         spec = entry["state"]["decoder_spec"]
         buffers = [b for b in entry.get("buffers", []) if b.get("path") != ["decoder_weights"]]
         weights = [b for b in entry.get("buffers", []) if b.get("path") == ["decoder_weights"]]
@@ -826,3 +872,17 @@ def style_explorer(model, data, max_points: int | None = None, dtype: str = "flo
     Controls: ``.z1``, ``.z2``, ``.digit``.
     """
     return Explorer(model, data, "style", max_points, dtype=dtype)
+
+
+def posterior_explorer(model, data, indices=None, index: int | None = None, **settings):
+    """VAE with latent_dim=2: pick a test digit, see its true posterior p(z|x) as a heat map with q(z|x)'s 1- and
+    2-sd ellipses on top, and ELBO <= IWAE_k <= log p(x) with the gap KL(q || p(z|x)).
+
+    The digits ``indices`` (default: the first test digit of each class) are computed now, about 0.4 s each, and
+    work without a kernel; ``explorer.index = i`` (with a kernel) computes any other test digit once. See
+    :mod:`aelib.posterior_widget` for the settings (``ks``, ``n``, ``search``, ``elbo_samples``, ``seed``,
+    ``per_class``) and what is sent to the browser.
+    """
+    from .posterior_widget import posterior_explorer
+
+    return posterior_explorer(model, data, indices, index, **settings)

@@ -5,9 +5,12 @@ kernels inherit AELIB_QUICK=1 from the server):
 * VAE (notebook 03): arrow keys on the z1 slider change the decoded digit and move the marker right; a drag on the
   map moves the code; both still work while another cell trains and after the kernel is shut down;
 * CVAE (notebook 04): a click on another digit, and the arrow keys on the digit picker, change the decoded digit;
-  opened without running a cell, the notebook shows pictures of its explorers (never a text repr).
+  opened without running a cell, the notebook shows pictures of its explorers (never a text repr);
+* the posterior explorer: setting ``index`` from Python adds and shows that digit; the arrow keys walk its picker;
+  a click repaints after the kernel is shut down.
 Without JupyterLab:
-* a page written by ``Explorer.save_html`` works from file:// with every other request aborted;
+* a page written by ``Explorer.save_html`` works from file:// with every other request aborted, and so does one of
+  the posterior explorer (aelib.posterior_widget): picking a digit repaints its true posterior;
 * explorer.js decodes as ``model.decode`` does (float32 weights: <= 1e-4; int8 weights measured).
 
 Needs Chromium (the Debian package: `apt-get install chromium`; never `playwright install`) and the Python packages
@@ -273,6 +276,51 @@ def test_cvae_explorer_switches_the_digit(page, lab):
     assert changed_box(after, settled_screenshot(digit, after)) is not None, "ArrowRight on the digits did nothing"
 
 
+POSTERIOR_CELLS = [
+    "import time\nimport aelib, torch\nfrom aelib import widgets\n\ntorch.manual_seed(0)\n"
+    "data = aelib.data.load_offline()\nmodel = aelib.build('vae', latent_dim=2, hidden_dims=(128,))\n"
+    "aelib.fit(model, data, epochs=1, progress=False);",
+    "explorer = widgets.posterior_explorer(model, data, indices=[0, 100])\nexplorer",
+    "time.sleep(3)   # the widget is on screen by now: it must follow Python\nexplorer.index = 7",
+]
+
+
+def test_posterior_explorer_in_jupyterlab_follows_python_and_outlives_the_kernel(page, lab):
+    """Setting ``explorer.index`` from Python to a digit not yet computed adds it to the picker and shows it; the
+    arrow keys walk the picker inside JupyterLab; after the kernel is shut down a click still repaints."""
+    import nbformat
+    from playwright.sync_api import expect
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Posterior explorer test")]
+                                  + [nbformat.v4.new_code_cell(c) for c in POSTERIOR_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, lab.root / "posterior_explorer.ipynb")
+    explorer = run_notebook(page, lab, "posterior_explorer.ipynb", ".aelib-posterior-explorer")
+    buttons = explorer.locator(".aelib-digit-picker button")
+    active = explorer.locator(".aelib-digit-picker button.aelib-active")
+    expect(buttons).to_have_count(3, timeout=RUN_TIMEOUT)            # digit 7 computed by the kernel, and sent
+    expect(active).to_have_attribute("data-index", "7")
+    expect(page.locator("#jp-main-statusbar").get_by_text("Idle")).to_be_visible(timeout=UPDATE_TIMEOUT)
+    heat = explorer.locator("canvas.aelib-heat")
+    order = buttons.evaluate_all("bs => bs.map((b) => b.dataset.index)")
+    before = heat.evaluate("c => c.toDataURL()")
+    active.press("ArrowRight")
+    following = order[(order.index("7") + 1) % len(order)]
+    expect(active).to_have_attribute("data-index", following)
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[heat.element_handle(), before],
+                           timeout=UPDATE_TIMEOUT)
+
+    labserver.kernel_menu(page, "Shut Down Kernel")
+    expect(page.locator("#jp-main-statusbar").get_by_text("No Kernel")).to_be_visible(timeout=UPDATE_TIMEOUT)
+    explorer.scroll_into_view_if_needed()
+    before = heat.evaluate("c => c.toDataURL()")
+    target = next(i for i in order if i != following)
+    explorer.locator(f'.aelib-digit-picker button[data-index="{target}"]').click()
+    expect(active).to_have_attribute("data-index", target)
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[heat.element_handle(), before],
+                           timeout=UPDATE_TIMEOUT)
+
+
 # ------------------------------------------------------------------------------------------- without JupyterLab
 def small_model(name: str, epochs: int = 1):
     import aelib
@@ -325,6 +373,101 @@ def test_a_saved_page_works_from_file_with_the_network_blocked(page, saved_page)
     assert foreign == [], f"the saved page asked the network for {foreign}"
     assert errors == [], f"console errors: {errors}"
     print(f"{name}: {path.stat().st_size / 1e6:.2f} MB page")
+
+
+# The plot box of posterior_explorer.js's heat canvas (its PLOT), and the overview drawn in its top-right corner.
+POSTERIOR_PLOT = {"left": 50, "top": 8, "size": 276, "inset": 80}
+DARKEST_JS = """([c, plot]) => {
+  // the darkest pixel inside the plot box (not its frame, not the overview): the peak of the heat map
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let best = [Infinity, 0, 0];
+  for (let y = plot.top + 2; y < plot.top + plot.size - 2; y++) {
+    for (let x = plot.left + 2; x < plot.left + plot.size - 2; x++) {
+      if (x > plot.left + plot.size - plot.inset && y < plot.top + plot.inset) continue;
+      const i = 4 * (y * c.width + x);
+      const sum = d[i] + d[i + 1] + d[i + 2];
+      if (sum < best[0]) best = [sum, x, y];
+    }
+  }
+  return best;
+}"""
+
+
+def posterior_peak_pixel(entry: dict, post) -> tuple[float, float]:
+    """Where posterior_explorer.js should draw the peak of p(z|x) (``post``: aelib.posterior's): canvas (x, y)."""
+    from aelib.posterior_widget import view
+
+    density = post.density[0].numpy()
+    row, col = np.unravel_index(np.argmax(density), density.shape)    # rows follow z2
+    z1, z2 = float(post.z1[0, col]), float(post.z2[0, row])
+    (x0, x1), (y0, y1) = view(entry["extent"])
+    plot = POSTERIOR_PLOT
+    return (plot["left"] + (z1 - x0) / (x1 - x0) * plot["size"], plot["top"] + (y1 - z2) / (y1 - y0) * plot["size"])
+
+
+@pytest.fixture(scope="module")
+def posterior_page(tmp_path_factory):
+    from aelib import widgets
+
+    model, data = small_model("vae", epochs=3)
+    labels = data.test_y.numpy()
+    picked = [int(np.flatnonzero(labels == d)[0]) for d in (1, 3, 8)]
+    explorer = widgets.posterior_explorer(model, data, indices=picked)
+    return explorer, explorer.save_html(tmp_path_factory.mktemp("page") / "posterior.html")
+
+
+def test_a_saved_posterior_page_picks_digits_without_a_kernel(page, posterior_page):
+    """A page written by PosteriorExplorer.save_html, from file:// with every other request aborted: a click on
+    another digit (and ArrowRight on the picker) repaints the heat map, with its peak where p(z|x) peaks, and shows
+    that digit's numbers; no kernel anywhere."""
+    from playwright.sync_api import expect
+
+    explorer_py, path = posterior_page
+    foreign, errors = [], []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "blob:", "data:"))
+               else (foreign.append(r.request.url), r.abort()))
+    page.goto(path.as_uri())
+    explorer = page.locator(".aelib-posterior-explorer[data-ready=true]")
+    expect(explorer).to_be_visible(timeout=UPDATE_TIMEOUT)
+    heat = explorer.locator("canvas.aelib-heat")
+    active = explorer.locator(".aelib-digit-picker button.aelib-active")
+    entries = {e["index"]: e for e in explorer_py.entries}
+    order = sorted(entries, key=lambda i: (entries[i]["label"], i))
+    expect(active).to_have_attribute("data-index", str(explorer_py.index))
+
+    def check_shown(i):
+        entry = entries[i]
+        expect(explorer.locator(".aelib-caption").first).to_have_text(f"test digit #{i} (a {entry['label']})")
+        numbers = explorer.locator(".aelib-numbers").inner_text()
+        for value in (entry["elbo"], entry["log_px"], entry["gap"]):
+            assert ("\u2212" if value < 0 else "") + f"{abs(value):.2f}" in numbers, (i, value, numbers)
+        explorer_py.index = i
+        _, x, y = page.evaluate(DARKEST_JS, [heat.element_handle(), POSTERIOR_PLOT])
+        want = posterior_peak_pixel(entry, explorer_py.true_posterior())
+        cell = POSTERIOR_PLOT["size"] / entry["cells"]
+        assert abs(x - want[0]) <= 2 * cell + 2 and abs(y - want[1]) <= 2 * cell + 2, \
+            f"digit {i}: the heat map peaks at ({x}, {y}) on the canvas, p(z|x) at {want}"
+
+    check_shown(order[0])
+    before = heat.evaluate("c => c.toDataURL()")
+    target = order[2]
+    explorer.locator(f'.aelib-digit-picker button[data-index="{target}"]').click()
+    expect(active).to_have_attribute("data-index", str(target))
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[heat.element_handle(), before],
+                           timeout=UPDATE_TIMEOUT)
+    check_shown(target)
+    before = heat.evaluate("c => c.toDataURL()")
+    active.press("ArrowRight")                          # wraps around to the first digit
+    expect(active).to_have_attribute("data-index", str(order[0]))
+    expect(active).to_be_focused()
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[heat.element_handle(), before],
+                           timeout=UPDATE_TIMEOUT)
+    check_shown(order[0])
+    assert foreign == [], f"the saved page asked the network for {foreign}"
+    assert errors == [], f"console errors: {errors}"
+    print(f"posterior page: {path.stat().st_size / 1e3:.0f} kB for {len(entries)} digits")
 
 
 PARITY_JS = """async ([source, spec, weights, codes, digits]) => {

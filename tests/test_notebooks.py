@@ -10,6 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import nbtools  # noqa: E402
 
+from aelib import widgets  # noqa: E402
+
 NOTEBOOKS = nbtools.notebooks()
 MAX_BYTES = 2_000_000   # each committed notebook, stored widget state included
 
@@ -48,11 +50,12 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_explorers_are_stored_live_and_as_a_picture(path):
-    """Each explorer's output keeps a picture (for viewers without widgets) and its widget state (for viewers with
-    them): its decoder's weights are stored once per decoder, and every explorer can find them."""
+    """Each explorer's output (latent, interpolation, style and posterior explorers) keeps a picture (for viewers
+    without widgets) and its widget state (for viewers with them), with the current ES module: a decoder's weights
+    are stored once per decoder, and every explorer can find them; a posterior explorer has the digit it shows."""
     nb = json.loads(path.read_text())
     state = nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    explorers = {k: v for k, v in state.items() if v["state"].get("_anywidget_id") == "aelib.widgets.Explorer"}
+    explorers = {k: v for k, v in state.items() if widgets.bootable(v)}   # latent, ..., posterior explorers
     shown = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
              if WIDGET_VIEW in o.get("data", {}) and o["data"][WIDGET_VIEW]["model_id"] in explorers]
     calls = sum("widgets." in "".join(c["source"]) and "_explorer(" in "".join(c["source"])
@@ -64,8 +67,15 @@ def test_explorers_are_stored_live_and_as_a_picture(path):
     def name(entry):   # what explorer.js looks a decoder up by
         return entry["state"]["decoder_spec"]["key"], entry["state"]["decoder_spec"]["dtype"]
 
-    with_weights = [name(v) for v in explorers.values()
+    decoders = {k: v for k, v in explorers.items() if "decoder_spec" in v["state"]}
+    with_weights = [name(v) for v in decoders.values()
                     if any(b["path"] == ["decoder_weights"] for b in v.get("buffers", []))]
-    for model_id, entry in explorers.items():
+    for model_id, entry in decoders.items():
         assert name(entry) in with_weights, f"{model_id}: its decoder {name(entry)} is stored nowhere"
     assert len(with_weights) == len(set(with_weights)), "a decoder is stored twice"
+    for model_id, entry in explorers.items():
+        assert entry["state"]["_esm"] == widgets.BOOTABLE[entry["state"]["_anywidget_id"]].read_text(), \
+            f"{model_id}: stored with an old ES module (run `python tools/nbtools.py sync`)"
+        if "entries" in entry["state"]:   # the posterior explorer: the digit shown is one it can draw offline
+            shown_index = entry["state"]["index"]
+            assert any(e["index"] == shown_index for e in entry["state"]["entries"]), f"{model_id}: digit missing"

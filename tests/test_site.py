@@ -55,12 +55,12 @@ def built(tmp_path_factory) -> site.Site:
 
 
 def stored_explorers(path: Path) -> int:
-    """Explorer outputs in a stored notebook."""
+    """Explorer outputs in a stored notebook (any widget a page boots: latent, ..., posterior explorers)."""
     nb = nbformat.read(path, as_version=4)
     state = nb.metadata.get("widgets", {}).get(widgets.WIDGET_STATE, {}).get("state", {})
     ids = [o["data"][site.WIDGET_VIEW]["model_id"] for c in nb.cells for o in c.get("outputs", [])
            if site.WIDGET_VIEW in o.get("data", {})]
-    return sum(state.get(i, {}).get("state", {}).get("_anywidget_id") == "aelib.widgets.Explorer" for i in ids)
+    return sum(widgets.bootable(state.get(i, {})) is not None for i in ids)
 
 
 # ----------------------------------------------------------------------------------------------- no browser
@@ -120,6 +120,21 @@ def test_a_folder_that_is_not_a_site_is_not_replaced(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ a browser
+def pick_another_digit(page, explorer):
+    """Click a digit of a posterior explorer that is not the one shown: its heat map and numbers must change."""
+    from playwright.sync_api import expect
+
+    heat = explorer.locator("canvas.aelib-heat")
+    before, numbers = heat.evaluate("c => c.toDataURL()"), explorer.locator(".aelib-numbers").inner_text()
+    target = explorer.locator(".aelib-digit-picker button:not(.aelib-active)").first
+    index = target.get_attribute("data-index")
+    target.click()
+    expect(explorer.locator(".aelib-digit-picker button.aelib-active")).to_have_attribute("data-index", index)
+    page.wait_for_function("([c, before]) => c.toDataURL() !== before", arg=[heat.element_handle(), before],
+                           timeout=10_000)
+    assert explorer.locator(".aelib-numbers").inner_text() != numbers, "the numbers did not follow the digit"
+
+
 @pytest.fixture(scope="module")
 def served(built):
     with site.serve(built.out) as url:
@@ -156,6 +171,9 @@ def test_page_in_chromium(page, built, served, name):
 
     for i in range(count):
         explorer = page.locator(".aelib-explorer").nth(i)
+        if "aelib-posterior-explorer" in explorer.get_attribute("class").split():
+            pick_another_digit(page, explorer)
+            continue
         slider = explorer.locator(".aelib-z1 input, .aelib-t input").first
         digit = explorer.locator("canvas.aelib-digit")
         before = digit.evaluate("c => c.toDataURL()")
@@ -166,3 +184,60 @@ def test_page_in_chromium(page, built, served, name):
                                timeout=10_000)
     assert not foreign, f"{name} asked other hosts for {foreign}"
     assert not errors, f"{name}: browser errors {errors}"
+
+
+# ------------------------------------------------------------------------------- a posterior explorer on a page
+def posterior_notebook(folder: Path) -> Path:
+    """A stored notebook with a posterior explorer, as `tools/nbtools.py run` leaves one (nbclient's widget state,
+    compacted), and an index notebook: a site of two pages, built without running anything."""
+    import base64
+    import json
+
+    import aelib
+    import torch
+    from aelib.posterior_widget import PosteriorExplorer
+
+    torch.manual_seed(0)
+    data = aelib.data.load_offline()
+    model = aelib.build("vae", latent_dim=2, hidden_dims=(128,))
+    aelib.fit(model, data, epochs=1, progress=False)
+    explorer = PosteriorExplorer(model, data, indices=[0, 1, 2])
+    bundle, _ = explorer._repr_mimebundle_()
+    state, buffers = {}, []
+    for name, value in explorer.get_state().items():
+        if isinstance(value, (bytes, memoryview)):
+            buffers.append({"path": [name], "encoding": "base64", "data": base64.b64encode(bytes(value)).decode()})
+        else:
+            state[name] = value
+    stored = {explorer.model_id: {"model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "*",
+                                  "state": json.loads(json.dumps(state)), "buffers": buffers}}
+    cell = nbformat.v4.new_code_cell("widgets.posterior_explorer(model, data)", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A posterior explorer\n\nFor the test."),
+                                         cell])
+    nb.metadata["widgets"] = {widgets.WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": stored}}
+    widgets.compact_widget_state(nb.metadata)
+    folder.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Index\n\nTwo pages.")]),
+                   folder / "00_index.ipynb")
+    nbformat.write(nb, folder / "01_posterior.ipynb")
+    return folder
+
+
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+@pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods:DeprecationWarning")
+def test_a_stored_posterior_explorer_picks_digits_on_its_page(page, tmp_path):
+    """The site boots a stored posterior explorer with no kernel: a click on another digit repaints its heat map."""
+    from playwright.sync_api import expect
+
+    out = site.build(tmp_path / "site", notebook_dir=posterior_notebook(tmp_path / "notebooks"))
+    assert out.explorers["01_posterior.html"] == 1 and sum(out.explorers.values()) == 1
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    with site.serve(out.out) as url:
+        page.goto(f"{url}/01_posterior.html")
+        explorer = page.locator(".aelib-posterior-explorer[data-ready=true]")
+        expect(explorer).to_have_count(1, timeout=30_000)
+        pick_another_digit(page, explorer)
+    assert not errors, f"browser errors {errors}"

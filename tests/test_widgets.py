@@ -324,7 +324,8 @@ def test_save_html_writes_one_self_contained_page(vae, offline_data, tmp_path):
     explorer = widgets.latent_explorer(vae, offline_data)
     path = explorer.save_html(tmp_path / "vae.html")
     text = path.read_text()
-    assert json.loads(_json_after(text, "const source = ")) == widgets.ESM.read_text()
+    sources = json.loads(json.loads(_json_after(text, "const sources = JSON.parse(")))
+    assert sources == {widgets.EXPLORER_ID: widgets.ESM.read_text()}
     for forbidden in ("http://", "https://", "src=", "<link"):
         assert forbidden not in text, f"the page refers to something outside itself: {forbidden}"
     state = json.loads(json.loads(_json_after(text, "JSON.parse(")))["explorer"]
@@ -392,4 +393,5 @@ def test_a_stored_explorer_boots_from_the_same_state_as_a_saved_page(vae, offlin
     explorer = widgets.interpolation_explorer(vae, offline_data, max_points=300)
     assert widgets.page_state_from_stored(stored(explorer)) == explorer.page_state()
     script = widgets.boot_script({"a": explorer.page_state(), "b": explorer.page_state("int8")})
-    assert script.count("const source = ") == 1 and "</script>" not in script[:-len("</script>")]
+    assert script.count("__aelib_explorer_weights_v1__") == 1   # explorer.js is inlined once, for both
+    assert "</script>" not in script[:-len("</script>")]
