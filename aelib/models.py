@@ -311,8 +311,9 @@ class VAE(AE):
     def loss(self, x, y=None):
         r"""``recon`` + beta * sum_j max(free_bits, KL_j) (:func:`aelib.losses.free_bits_kl`): -ELBO when beta = 1 and
         free_bits = 0 (the default). ``recon`` and ``kl`` are always the true -E_q[log p(x|z)] and
-        KL(q(z|x) || p(z)), batch means in nats per image; ``loss`` is what training minimises. With another beta, or
-        while the free-bits floor is active, ``loss`` is no longer -ELBO, nor a bound on -log p(x)."""
+        KL(q(z|x) || p(z)), batch means in nats per image; ``loss`` is what training minimises. With beta > 1, or while
+        the free-bits floor is active, ``loss`` is no longer -ELBO but a looser upper bound on -log p(x) (it is at
+        least recon + beta * kl); with beta < 1 it is no bound at all."""
         mu, logvar = self.posterior(x, y)
         z = losses.reparameterize(mu, logvar)            # the reparameterisation trick
         terms = losses.elbo(x, self.decoder(z, y), mu, logvar)
