@@ -307,3 +307,25 @@ def test_rate_distortion_of_a_cvae_uses_the_labels_and_more_samples_reduce_the_n
     assert a["rate"] == pytest.approx(oracle_kl_per_dimension(mu, logvar).sum(1).mean().item(), rel=1e-6)
     with pytest.raises(AelibError, match="conditional"):
         evaluate.rate_distortion(model, x)
+
+
+# ------------------------------------------------------------------------------------------------ command line
+def test_the_train_command_takes_beta_and_free_bits():
+    from aelib.__main__ import make_parser, model_from_args
+
+    model = model_from_args(make_parser().parse_args(["train", "cvae", "--beta", "4", "--free-bits", "0.5"]))
+    assert (model.name, model.config.beta, model.config.free_bits) == ("cvae", 4.0, 0.5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "vae", "--beta", "nan"], "--beta must be a positive finite number, got nan"),
+    (["train", "vae", "--beta", "0"], "--beta must be a positive finite number"),
+    (["train", "vae", "--free-bits", "-1"], "--free-bits must be a finite number of at least 0, got -1.0"),
+    (["train", "ae", "--beta", "4"], "'vae' and 'cvae' only; 'ae' has no KL term"),
+])
+def test_bad_beta_or_free_bits_on_the_command_line_is_exit_code_2_before_training(argv, message, capsys, tmp_path):
+    from aelib.__main__ import main
+
+    assert main(argv + ["--out", str(tmp_path / "m.pt"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
