@@ -52,6 +52,7 @@ def check_options(args) -> None:
     rules = {"epochs": checks.positive_int, "latent_dim": checks.positive_int, "hidden_dims": checks.widths,
              "dropout": checks.fraction, "batch_size": checks.positive_int, "lr": checks.positive_float,
              "seed": checks.seed, "k": checks.positive_int, "per_digit": checks.positive_int,
+             "beta": checks.positive_float, "free_bits": checks.nonnegative_float,
              "shift": lambda name, value: check_shift(value, name)}
     for dest, check in rules.items():
         value = getattr(args, dest, None)
@@ -79,6 +80,10 @@ def make_parser() -> argparse.ArgumentParser:
                        "the digit picks the prior component")
     train.add_argument("--dropout", type=_number, default=0.0, help="dropout after each hidden layer during "
                        "training, in [0, 1) (default 0)")
+    train.add_argument("--beta", type=_number, default=None, help="vae/cvae only: the KL's weight in the loss, "
+                       "recon + beta * KL (default 1: the ELBO; see notebook 08)")
+    train.add_argument("--free-bits", type=_number, default=None, help="vae/cvae only: nats of KL per code "
+                       "dimension that cost nothing (free bits; default 0)")
     train.add_argument("--binarize", action="store_true", help="redraw every pixel as 0/1 with its grey level as the "
                        "probability each time an image is served (dynamic binarisation, a regulariser)")
     train.add_argument("--shift", type=_whole_number, default=0, help="move every training image by a random "
@@ -147,6 +152,9 @@ def model_from_args(args):
         config["prior"] = args.prior
     if args.label_guided:
         config["label_guided"] = True
+    for option in ("beta", "free_bits"):
+        if getattr(args, option) is not None:
+            config[option] = getattr(args, option)
     torch.manual_seed(args.seed)
     return aelib.build(args.model, **config)
 

@@ -68,6 +68,13 @@ def positive_float(name: str, value) -> float:
     return float(value)
 
 
+def nonnegative_float(name: str, value) -> float:
+    """An amount such as ``free_bits``: a finite number >= 0 (NaN and infinity refused)."""
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
+        raise AelibError(f"{name} must be a finite number of at least 0, got {got(value)}")
+    return float(value)
+
+
 def fraction(name: str, value) -> float:
     """A rate such as ``dropout``: a number in [0, 1)."""
     if not _is_real(value) or not 0 <= value < 1:    # False for NaN

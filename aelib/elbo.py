@@ -206,7 +206,7 @@ def mean_reduced_elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, l
     mean_reduced_elbo = mean_n[log p(x_n|z_n)] / 784 - mean_n[KL_n] / d.
     """
     log_likelihood = -F.binary_cross_entropy_with_logits(logits.flatten(1), x.flatten(1), reduction="none").mean()
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).mean()
+    kl = losses.gaussian_kl_per_dimension(mu, logvar).mean()
     return log_likelihood - kl
 
 
@@ -247,7 +247,7 @@ def kl_per_dimension(model: VAE, x: torch.Tensor, y=None) -> torch.Tensor:
     x, y = model.check_inputs(x, y)
     with evaluating(model):
         mu, logvar = model.posterior(x, y)
-    return (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).mean(0).cpu()
+    return losses.gaussian_kl_per_dimension(mu, logvar).mean(0).cpu()
 
 
 # ------------------------------------------------------------------------------- self-checks for exercises

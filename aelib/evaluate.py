@@ -3,6 +3,8 @@ r"""Held-out metrics, per image, in nats (lower negative values are worse; see e
 * :func:`elbo`: the evidence lower bound, E_q[log p(x|z)] - KL(q(z|x) || p(z)) (VAE, CVAE).
 * :func:`log_likelihood`: the importance-weighted estimate of log p(x) with k samples (VAE, CVAE); a tighter
   lower bound than the ELBO, approaching log p(x) as k grows.
+* :func:`rate_distortion`: the ELBO's two halves, the rate (mean KL) and the distortion (-E_q log p(x|z)),
+  with the rate of each latent dimension (VAE, CVAE; notebook 08).
 * :func:`reconstruction_error`: -log p(x | z = encode(x)), the binary cross-entropy of the deterministic
   reconstruction (all five models).
 * :func:`held_out`: all of the above that apply to a model, plus the conditional accuracy (a judge reads the digits
@@ -37,19 +39,45 @@ def _require_variational(model: AE, what: str) -> None:
                          f"{model.name!r} has none: use reconstruction_error instead")
 
 
-def elbo(model: AE, x: torch.Tensor, y=None, samples: int = 1) -> torch.Tensor:
-    """Per-image ELBO in nats, shape (N,), with the KL in closed form and E_q[log p(x|z)] averaged over
-    ``samples`` draws of z (more draws: less noise, same expectation)."""
-    _require_variational(model, "the ELBO")
+def _elbo_terms(model: AE, x, y, samples: int, what: str) -> torch.Tensor:
+    """Per image: E_q[log p(x|z)] (``samples`` draws of z), then the KL of each latent dimension; shape (N, 1 + d)."""
+    _require_variational(model, what)
     samples = checks.positive_int("samples", samples)
 
     def fn(xb, yb):
         mu, logvar = model.posterior(xb, yb)
         log_lik = torch.stack([losses.bernoulli_log_likelihood(model.decoder(losses.reparameterize(mu, logvar), yb), xb)
                                for _ in range(samples)]).mean(0)
-        return log_lik - losses.gaussian_kl(mu, logvar)
+        return torch.cat([log_lik[:, None], losses.gaussian_kl_per_dimension(mu, logvar)], dim=1)
 
-    return _batched(model, x, y, fn)
+    return _batched(model, x, y, fn).reshape(-1, 1 + model.latent_dim)
+
+
+def elbo(model: AE, x: torch.Tensor, y=None, samples: int = 1) -> torch.Tensor:
+    """Per-image ELBO in nats, shape (N,), with the KL in closed form and E_q[log p(x|z)] averaged over
+    ``samples`` draws of z (more draws: less noise, same expectation)."""
+    terms = _elbo_terms(model, x, y, samples, "the ELBO")
+    return terms[:, 0] - terms[:, 1:].sum(dim=1)
+
+
+def rate_distortion(model: AE, x: torch.Tensor, y=None, samples: int = 1) -> dict:
+    r"""The rate and the distortion of a VAE / CVAE on images x, nats per image (the two halves of -ELBO):
+
+    * ``rate`` R = mean over x of KL(q(z|x) || p(z)), in closed form. It is an upper bound on the mutual information
+      between x and z under q (x drawn from the images given, z ~ q(z|x)): R = I_q(x; z) + KL(q(z) || p(z)), where
+      q(z) is the average of q(z|x) over the images;
+    * ``distortion`` D = mean over x of -E_q[log p(x|z)], with ``samples`` draws of z per image;
+    * ``negative_elbo`` = D + R (what a beta-VAE weighs as D + beta R);
+    * ``rate_per_dimension``: R split over the latent dimensions, a list of d floats that sums to R (a dimension
+      whose share is ~0 carries no information: its q(z_j|x) is the prior for every image).
+
+    With the same seed, ``negative_elbo`` is minus the mean of :func:`elbo` (the same draws of z), up to rounding.
+    """
+    terms = _elbo_terms(model, x, y, samples, "the rate and the distortion").double().mean(dim=0)
+    rate_per_dimension = terms[1:]
+    return {"rate": rate_per_dimension.sum().item(), "distortion": -terms[0].item(),
+            "negative_elbo": (rate_per_dimension.sum() - terms[0]).item(),
+            "rate_per_dimension": rate_per_dimension.tolist()}
 
 
 def log_likelihood(model: AE, x: torch.Tensor, y=None, k: int = 100) -> torch.Tensor:
@@ -95,6 +123,9 @@ def describe(model: AE) -> str:
     text = f"{model.name} d={cfg.latent_dim}"
     if model.adversarial:
         text += f" {cfg.prior}" + (" guided" if cfg.label_guided else "")
+    if model.variational:
+        text += (f" beta={cfg.beta:g}" if cfg.beta != 1.0 else "") + \
+            (f" free_bits={cfg.free_bits:g}" if cfg.free_bits != 0.0 else "")
     return text
 
 

@@ -26,9 +26,38 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return -bce.sum(dim=1)
 
 
+def gaussian_kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""KL(N(mu_j, exp(logvar_j)) || N(0, 1)) = 1/2 (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1) for each latent
+    dimension j of each image; shape (N, d). aelib's one copy of the Gaussian KL formula: every KL below uses it."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""KL(N(mu, diag(exp(logvar))) || N(0, I)) = 1/2 sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1); shape (N,)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)
+    r"""KL(N(mu, diag(exp(logvar))) || N(0, I)) = 1/2 sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1); shape (N,).
+
+    The sum over dimensions of :func:`gaussian_kl_per_dimension` (a diagonal Gaussian's KL to N(0, I) splits into
+    one term per dimension)."""
+    return gaussian_kl_per_dimension(mu, logvar).sum(dim=1)
+
+
+def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float = 0.0) -> torch.Tensor:
+    r"""sum_j max(lambda, KL_j), the KL penalty with "free bits" (Kingma et al., 2016, appendix C.8); a scalar, nats.
+
+    KL_j is the KL of latent dimension j averaged over the **batch**, and lambda = ``free_bits`` nats. A dimension
+    whose average KL is below lambda costs a constant lambda, so its KL gets no gradient: the encoder may put up to
+    lambda nats per dimension into the code for free, which keeps a large KL weight from collapsing the code to the
+    prior. Above lambda the dimension pays its full KL.
+
+    Why the batch mean and not each image's KL: the floor protects a dimension's *rate*, its KL averaged over the
+    data (the batch mean estimates it), which is what collapses (see :func:`aelib.evaluate.rate_distortion`), and
+    this is what Kingma et al. do. A floor per image would switch the KL's gradient off image by image: every image
+    whose own KL is below lambda would feel no pull towards the prior at all, so up to lambda nats per dimension and
+    image would be spent with no regard for how the codes of all images together fill p(z). With the batch mean the
+    images of a batch share one floor, and once the dimension's average is above it every image pays its full KL.
+    With ``free_bits=0`` the value is the batch-mean KL (sum_j KL_j = mean over images of :func:`gaussian_kl`).
+    """
+    kl_j = gaussian_kl_per_dimension(mu, logvar).mean(dim=0)
+    return torch.clamp(kl_j, min=free_bits).sum()
 
 
 def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor | float = 0.0,

@@ -46,6 +46,8 @@ class Config:
     prior: str = "gaussian"                      # aae / caae: p(z), one of PRIORS
     label_guided: bool = False                   # aae / caae: the digit picks the prior's component
     disc_hidden_dims: tuple[int, ...] = (256, 256)
+    beta: float = 1.0                            # vae / cvae: the KL's weight in the loss; 1 is the ELBO (notebook 08)
+    free_bits: float = 0.0                       # vae / cvae: nats of KL per latent dimension that cost nothing
 
     def __post_init__(self):
         self.name = checks.one_of("model name", self.name.lower() if isinstance(self.name, str) else self.name,
@@ -59,6 +61,11 @@ class Config:
         if not MODELS[self.name].adversarial and (self.prior != "gaussian" or self.label_guided):
             raise AelibError(f"prior and label_guided apply to 'aae' and 'caae' only; {self.name!r} has no "
                              "choice of prior (aelib's VAE uses N(0, I) and its closed-form KL)")
+        self.beta = checks.positive_float("beta", self.beta)
+        self.free_bits = checks.nonnegative_float("free_bits", self.free_bits)
+        if not MODELS[self.name].variational and (self.beta != 1.0 or self.free_bits != 0.0):
+            raise AelibError(f"beta and free_bits weigh the KL term of 'vae' and 'cvae' only; {self.name!r} has no "
+                             "KL term (it trains on the reconstruction alone, or with a discriminator)")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -282,7 +289,11 @@ class AE(nn.Module):
 
 
 class VAE(AE):
-    r"""The variational autoencoder: q(z|x) = N(mu(x), diag exp(logvar(x))), trained by maximising the ELBO."""
+    r"""The variational autoencoder: q(z|x) = N(mu(x), diag exp(logvar(x))), trained by maximising the ELBO.
+
+    ``build("vae", beta=4.0)`` trains on recon + beta * KL instead (the beta-VAE; Higgins et al., 2017), and
+    ``free_bits=0.5`` lets each latent dimension keep 0.5 nats of KL for free (see :meth:`loss`, notebook 08).
+    """
 
     name = "vae"
     variational = True
@@ -298,10 +309,21 @@ class VAE(AE):
         return losses.reparameterize(mu, logvar) if self.training else mu
 
     def loss(self, x, y=None):
+        r"""``recon`` + beta * sum_j max(free_bits, KL_j) (:func:`aelib.losses.free_bits_kl`): -ELBO when beta = 1 and
+        free_bits = 0 (the default). ``recon`` and ``kl`` are always the true -E_q[log p(x|z)] and
+        KL(q(z|x) || p(z)), batch means in nats per image; ``loss`` is what training minimises. With beta > 1, or while
+        the free-bits floor is active, ``loss`` is no longer -ELBO but a looser upper bound on -log p(x) (it is at
+        least recon + beta * kl); with beta < 1 it is no bound at all."""
         mu, logvar = self.posterior(x, y)
         z = losses.reparameterize(mu, logvar)            # the reparameterisation trick
         terms = losses.elbo(x, self.decoder(z, y), mu, logvar)
-        return {"loss": -terms.elbo.mean(), "recon": -terms.log_likelihood.mean(), "kl": terms.kl.mean()}
+        recon, kl = -terms.log_likelihood.mean(), terms.kl.mean()
+        cfg = self.config
+        if cfg.beta == 1.0 and cfg.free_bits == 0.0:
+            loss = -terms.elbo.mean()     # the same number as recon + kl; computed as before, so old runs repeat exactly
+        else:
+            loss = recon + cfg.beta * losses.free_bits_kl(mu, logvar, cfg.free_bits)
+        return {"loss": loss, "recon": recon, "kl": kl}
 
 
 class CVAE(VAE):
