@@ -794,6 +794,19 @@ PAGE = """<!DOCTYPE html>
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
+def stored_state(widget) -> dict:
+    """A widget's entry as Jupyter stores it in a notebook's metadata (JSON state, bytes as base64 buffers): what
+    :func:`compact_widget_state` and :func:`page_state_from_stored` read."""
+    state, buffers = {}, []
+    for name, value in widget.get_state().items():
+        if isinstance(value, (bytes, memoryview)):
+            buffers.append({"path": [name], "encoding": "base64", "data": base64.b64encode(bytes(value)).decode()})
+        else:
+            state[name] = value
+    return {"model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "*",
+            "state": json.loads(json.dumps(state)), "buffers": buffers}
+
+
 def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
     """Shrink the explorers in a notebook's stored widget state (``nb.metadata``), in place; return counts.
 

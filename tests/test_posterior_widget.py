@@ -33,18 +33,6 @@ def explorer(vae, offline_data):
     return widgets.posterior_explorer(vae, offline_data, indices=PICKED)
 
 
-def stored(widget) -> dict:
-    """A widget's state as nbclient stores it in a notebook (JSON; bytes as base64 buffers)."""
-    state, buffers = {}, []
-    for name, value in widget.get_state().items():
-        if isinstance(value, (bytes, memoryview)):
-            buffers.append({"path": [name], "encoding": "base64", "data": base64.b64encode(bytes(value)).decode()})
-        else:
-            state[name] = value
-    return {"model_name": "AnyModel", "model_module": "anywidget", "state": json.loads(json.dumps(state)),
-            "buffers": buffers}
-
-
 def json_after(text: str, marker: str):
     """The value of the JSON text in the JSON string literal that follows ``marker`` (as boot_script writes)."""
     literal, _ = json.JSONDecoder().raw_decode(text[text.index(marker) + len(marker):])
@@ -148,7 +136,7 @@ def test_a_viewer_without_widgets_gets_a_picture(explorer):
 
 def test_stored_state_is_compacted_and_boots_like_a_page(explorer, vae, offline_data):
     latent = widgets.latent_explorer(vae, offline_data, max_points=300)
-    entries = {"p": stored(explorer), "e": stored(latent)}
+    entries = {"p": widgets.stored_state(explorer), "e": widgets.stored_state(latent)}
     entries["p"]["state"]["_esm"] = "// an older posterior_explorer.js"
     metadata = {"widgets": {widgets.WIDGET_STATE: {"state": entries}}}
     assert widgets.compact_widget_state(metadata) == {"explorers": 2, "shared": 0}

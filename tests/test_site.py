@@ -190,9 +190,6 @@ def test_page_in_chromium(page, built, served, name):
 def posterior_notebook(folder: Path) -> Path:
     """A stored notebook with a posterior explorer, as `tools/nbtools.py run` leaves one (nbclient's widget state,
     compacted), and an index notebook: a site of two pages, built without running anything."""
-    import base64
-    import json
-
     import aelib
     import torch
     from aelib.posterior_widget import PosteriorExplorer
@@ -203,14 +200,7 @@ def posterior_notebook(folder: Path) -> Path:
     aelib.fit(model, data, epochs=1, progress=False)
     explorer = PosteriorExplorer(model, data, indices=[0, 1, 2])
     bundle, _ = explorer._repr_mimebundle_()
-    state, buffers = {}, []
-    for name, value in explorer.get_state().items():
-        if isinstance(value, (bytes, memoryview)):
-            buffers.append({"path": [name], "encoding": "base64", "data": base64.b64encode(bytes(value)).decode()})
-        else:
-            state[name] = value
-    stored = {explorer.model_id: {"model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "*",
-                                  "state": json.loads(json.dumps(state)), "buffers": buffers}}
+    stored = {explorer.model_id: widgets.stored_state(explorer)}
     cell = nbformat.v4.new_code_cell("widgets.posterior_explorer(model, data)", execution_count=1)
     cell.outputs = [nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A posterior explorer\n\nFor the test."),

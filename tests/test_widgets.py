@@ -351,22 +351,13 @@ def _json_after(text: str, marker: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ stored widget state
-def stored(explorer) -> dict:
-    """An explorer's state as nbclient stores it in a notebook: JSON, with its bytes as base64 buffers."""
-    state, buffers = {}, []
-    for name, value in explorer.get_state().items():
-        if isinstance(value, (bytes, memoryview)):
-            buffers.append({"path": [name], "encoding": "base64", "data": base64.b64encode(bytes(value)).decode()})
-        else:
-            state[name] = value
-    return {"model_name": "AnyModel", "model_module": "anywidget", "state": json.loads(json.dumps(state)),
-            "buffers": buffers}
 
 
 def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_data):
     explorers = [widgets.latent_explorer(vae, offline_data), widgets.interpolation_explorer(vae, offline_data),
                  widgets.latent_explorer(cvae, offline_data)]
-    metadata = {"widgets": {widgets.WIDGET_STATE: {"state": {f"m{i}": stored(e) for i, e in enumerate(explorers)}}}}
+    metadata = {"widgets": {widgets.WIDGET_STATE: {"state": {f"m{i}": widgets.stored_state(e)
+                                                             for i, e in enumerate(explorers)}}}}
     entries = metadata["widgets"][widgets.WIDGET_STATE]["state"]
     entries["m0"]["state"]["_esm"] = "// an older explorer.js"
     before = len(json.dumps(metadata))
@@ -391,7 +382,7 @@ def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_
 
 def test_a_stored_explorer_boots_from_the_same_state_as_a_saved_page(vae, offline_data):
     explorer = widgets.interpolation_explorer(vae, offline_data, max_points=300)
-    assert widgets.page_state_from_stored(stored(explorer)) == explorer.page_state()
+    assert widgets.page_state_from_stored(widgets.stored_state(explorer)) == explorer.page_state()
     script = widgets.boot_script({"a": explorer.page_state(), "b": explorer.page_state("int8")})
     assert script.count("__aelib_explorer_weights_v1__") == 1   # explorer.js is inlined once, for both
     assert "</script>" not in script[:-len("</script>")]
