@@ -6,6 +6,7 @@ Each model knows its own step (the AAE's reconstruction -> discriminator -> gene
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections import defaultdict
 from typing import Callable
@@ -34,6 +35,64 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+THREADS_VARIABLE = "AELIB_THREADS"   # e.g. AELIB_THREADS=2; "torch" keeps torch's own choice
+# The policy: one CPU thread. Our MLPs at batch 64 give torch's threads too little work per operation to share (a
+# few hundred microseconds), and torch's OpenMP threads meet at a barrier after every operation: when another process
+# holds one core (a browser, a second notebook), the thread waiting for it stalls the whole step. Measured on the 2-core
+# VM (benchmarks/busy_laptop.py; README, "Training on a busy laptop"): 2 epochs of the default VAE took 3.1 s with
+# torch's 2 threads against 3.1 s with 1 when one core was busy but 22-78 s with 2 threads against 2.9-27 s with 1
+# when other processes loaded both cores (load average 5-11); the AAE 60 s against 2.4 s. One thread also gives the
+# same losses whatever the load (so do 2 threads: the losses were bit-identical with 1, 2, 3 and 4 threads).
+POLICY_THREADS = 1
+_TORCH_START = torch.get_num_threads()   # torch's count when aelib was imported: set by nobody else yet
+_chosen: int | None = None               # the count use_threads last set
+_explicit = False                        # use_threads(n) was called: the user's choice stands
+
+
+def use_threads(n: int | None = None, device=None) -> int:
+    """Set how many CPU threads torch uses and return the count now in effect.
+
+    ``use_threads(n)`` sets ``n`` threads for the rest of the session (``fit`` then leaves them alone). Without
+    ``n``, aelib's policy (``fit`` and ``aelib.notebook.setup`` apply it): ``$AELIB_THREADS`` if set (a positive
+    whole number, or ``torch`` for torch's own choice); else nothing changes if ``OMP_NUM_THREADS`` or
+    ``MKL_NUM_THREADS`` is set or ``torch.set_num_threads`` was called after aelib was imported; else
+    ``POLICY_THREADS`` (1). On a CUDA or MPS ``device`` nothing changes.
+    """
+    global _chosen, _explicit
+    if device is not None and _device_type(device) != "cpu":
+        return torch.get_num_threads()
+    if n is not None:
+        _chosen, _explicit = checks.positive_int("threads", n), True
+    elif _explicit:
+        return torch.get_num_threads()
+    elif os.environ.get(THREADS_VARIABLE, "").strip():
+        value = os.environ[THREADS_VARIABLE].strip()
+        if value.lower() == "torch":
+            return torch.get_num_threads()
+        try:
+            _chosen = checks.positive_int(THREADS_VARIABLE, int(value))
+        except (ValueError, AelibError):
+            raise AelibError(f"{THREADS_VARIABLE} must be a positive whole number of CPU threads (e.g. 1 or 2) or "
+                             f"'torch' (torch's own choice), got {value!r}") from None
+    elif any(os.environ.get(var, "").strip() for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+        return torch.get_num_threads()
+    elif torch.get_num_threads() != (_TORCH_START if _chosen is None else _chosen):
+        return torch.get_num_threads()   # torch.set_num_threads was called by someone else: theirs stands
+    else:
+        _chosen = POLICY_THREADS
+    if torch.get_num_threads() != _chosen:
+        torch.set_num_threads(_chosen)
+    return torch.get_num_threads()
+
+
+def _device_type(device) -> str:
+    """'cpu', 'cuda', 'mps', ... of a device given as a str or torch.device (present on this machine or not)."""
+    try:
+        return torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise AelibError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {checks.got(device)}") from None
 
 
 def seed_everything(seed: int) -> None:
@@ -84,6 +143,7 @@ def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE,
         raise AelibError(f"callback must be a function callback(epoch, losses, model) or None, "
                          f"got {checks.got(callback)}")
     device = pick_device(device)
+    use_threads(device=device)
     x, y = _training_tensors(data)
     if y is None and model.uses_labels:
         raise AelibError(f"{model.name!r} needs labels to train: pass data as an MNIST object or (images, labels)")
