@@ -57,7 +57,8 @@ def use_threads(n: int | None = None, device=None) -> int:
     ``use_threads(n)`` sets ``n`` threads for the rest of the session (``fit`` then leaves them alone). Without
     ``n``, aelib's policy (``fit`` and ``aelib.notebook.setup`` apply it): ``$AELIB_THREADS`` if set (a positive
     whole number, or ``torch`` for torch's own choice); else nothing changes if ``OMP_NUM_THREADS`` or
-    ``MKL_NUM_THREADS`` is set or ``torch.set_num_threads`` was called after aelib was imported; else
+    ``MKL_NUM_THREADS`` is set or ``torch.set_num_threads`` was called after aelib was imported (to a count other
+    than torch's default: to insist on that one, use ``AELIB_THREADS`` or ``use_threads(n)``); else
     ``POLICY_THREADS`` (1). On a CUDA or MPS ``device`` nothing changes.
     """
     global _chosen, _explicit
