@@ -1,4 +1,7 @@
-"""aelib's CPU thread policy (issue 13): one torch thread unless the user says otherwise; CUDA and MPS untouched."""
+"""aelib's CPU thread policy (issue 13): as many torch threads as cores other processes leave free, unless the user
+says otherwise; CUDA and MPS untouched. The free cores are faked here (no timing)."""
+import os
+
 import pytest
 import torch
 
@@ -11,7 +14,8 @@ SMALL = {"hidden_dims": (32,), "disc_hidden_dims": (16,)}
 
 @pytest.fixture(autouse=True)
 def fresh_policy(monkeypatch):
-    """No thread variable set, torch at 2 threads as if just imported, nothing chosen yet; restored afterwards."""
+    """No thread variable set, torch at 2 threads as if just imported, nothing chosen yet, one core of two free;
+    restored afterwards."""
     before = torch.get_num_threads()
     for var in ("AELIB_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)
@@ -19,6 +23,7 @@ def fresh_policy(monkeypatch):
     monkeypatch.setattr(train, "_TORCH_START", 2)
     monkeypatch.setattr(train, "_chosen", None)
     monkeypatch.setattr(train, "_explicit", False)
+    monkeypatch.setattr(train, "free_cores", lambda since: 1.0)
     yield
     torch.set_num_threads(before)
 
@@ -27,13 +32,32 @@ def toy(n=64):
     return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
 
 
-def test_the_policy_is_one_thread():
-    assert train.POLICY_THREADS == 1
-    assert aelib.use_threads() == 1 and torch.get_num_threads() == 1
-    assert aelib.use_threads() == 1                      # applying it again changes nothing
+@pytest.mark.parametrize("free, threads", [(2.0, 2), (1.6, 2), (1.4, 1), (1.0, 1), (0.2, 1), (None, 1), (3.9, 2)])
+def test_the_policy_uses_the_cores_other_processes_leave_free(monkeypatch, free, threads):
+    monkeypatch.setattr(train, "free_cores", lambda since: free)
+    assert aelib.use_threads() == threads and torch.get_num_threads() == threads   # never more than torch's own 2
+    assert aelib.use_threads() == threads                  # applying it again changes nothing
 
 
-def test_fit_and_notebook_setup_apply_the_policy(capsys):
+def test_fit_measures_again_after_every_epoch(monkeypatch):
+    free = iter([2.0, 1.0, 1.0, 2.0])      # before training, then after epochs 1, 2 and 3
+    monkeypatch.setattr(train, "free_cores", lambda since: next(free))
+    seen = []
+    aelib.fit(aelib.build("vae", **SMALL), toy(), epochs=3, progress=False,
+              callback=lambda epoch, losses, model: seen.append(torch.get_num_threads()))
+    assert seen == [1, 1, 2]
+
+
+def test_the_free_cores_are_measured_on_linux():
+    since = train.cpu_snapshot()
+    if since is None:
+        pytest.skip("no /proc/stat here")
+    sum(range(3_000_000))                  # this process's own work is not counted against the free cores
+    free = train.free_cores(since)
+    assert free is None or 0 <= free <= (os.cpu_count() or 1)
+
+
+def test_fit_and_notebook_setup_apply_the_policy(capsys):   # one core of two free: 1 thread
     aelib.fit(aelib.build("vae", **SMALL), toy(), epochs=1, progress=False)
     assert torch.get_num_threads() == 1
     torch.set_num_threads(2)
