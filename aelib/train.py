@@ -47,7 +47,9 @@ THREADS_VARIABLE = "AELIB_THREADS"   # e.g. AELIB_THREADS=2; "torch" keeps torch
 # torch's 2 threads 4-5x slower than idle (issue 13), 1 thread 1.1 s; with other processes on both cores (load 5-14)
 # 2 threads took 14-172 s where 1 took 0.9-4.2 s (benchmarks/busy_laptop.py; README, "Training on a busy laptop").
 # The thread count does not change the results: losses and weights were bit-identical with 1, 2, 3 and 4 threads.
-FREE_CORE_SAMPLE = 0.1                   # seconds of /proc/stat watched before training, when nothing is known yet
+FREE_CORE_SAMPLE = 0.1   # seconds of /proc/stat watched before training when the last look is older than FRESH
+FRESH = 10.0             # seconds
+_last_snapshot: tuple[float, float, float] | None = None   # when the policy last looked
 _TORCH_START = torch.get_num_threads()   # torch's count when aelib was imported: set by nobody else yet
 _chosen: int | None = None               # the count use_threads last set
 _explicit = False                        # use_threads(n) was called: the user's choice stands
@@ -107,9 +109,15 @@ def use_threads(n: int | None = None, device=None, since: tuple[float, float, fl
     elif torch.get_num_threads() != (_TORCH_START if _chosen is None else _chosen):
         return torch.get_num_threads()   # torch.set_num_threads was called by someone else: theirs stands
     else:
-        if since is None and (since := cpu_snapshot()) is not None:
+        global _last_snapshot
+        now = cpu_snapshot()
+        if since is None and _last_snapshot and now and 0.05 <= now[0] - _last_snapshot[0] <= FRESH:
+            since = _last_snapshot               # since the previous decision (a fit just before, the CLI's start)
+        if since is None and now is not None:
+            since = now
             time.sleep(FREE_CORE_SAMPLE)
         free = free_cores(since)
+        _last_snapshot = cpu_snapshot()
         _chosen = 1 if free is None else max(1, min(_TORCH_START, int(free + 0.5)))
     if torch.get_num_threads() != _chosen:
         torch.set_num_threads(_chosen)

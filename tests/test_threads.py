@@ -23,6 +23,7 @@ def fresh_policy(monkeypatch):
     monkeypatch.setattr(train, "_TORCH_START", 2)
     monkeypatch.setattr(train, "_chosen", None)
     monkeypatch.setattr(train, "_explicit", False)
+    monkeypatch.setattr(train, "_last_snapshot", None)
     monkeypatch.setattr(train, "free_cores", lambda since: 1.0)
     yield
     torch.set_num_threads(before)
