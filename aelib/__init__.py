@@ -11,7 +11,7 @@ from .checkpoints import load, save
 from .data import MNIST, Batches, load_mnist, load_test_split
 from .errors import AelibError, CheckpointError, DataError, DivergenceError
 from .models import AE, AAE, CAAE, CVAE, MODELS, VAE, Config, build, count_parameters
-from .train import History, fit, pick_device, seed_everything
+from .train import History, fit, pick_device, seed_everything, use_threads
 
 __version__ = "0.1.0"
 _LAZY = ("plotting", "widgets", "diagrams", "figures", "metrics", "classifier", "elbo",
@@ -30,7 +30,7 @@ def __getattr__(name):
 __all__ = [
     "AE", "AAE", "CAAE", "CVAE", "VAE", "MODELS", "Config", "build", "count_parameters",
     "MNIST", "Batches", "load_mnist", "load_test_split",
-    "fit", "History", "pick_device", "seed_everything",
+    "fit", "History", "pick_device", "seed_everything", "use_threads",
     "save", "load", "evaluate", "losses", "priors", "notebook",
     "AelibError", "CheckpointError", "DataError", "DivergenceError",
 ]

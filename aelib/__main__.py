@@ -269,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         check_options(args)
+        if args.command in ("train", "evaluate", "figures"):
+            from aelib.train import use_threads
+
+            use_threads()   # one CPU thread unless AELIB_THREADS / OMP_NUM_THREADS say otherwise
         if args.command == "train":
             train(args)
         elif args.command == "evaluate":

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from .data import OFFLINE_TRAIN_SIZE, MNIST, load_mnist
-from .train import pick_device, scaled_epochs, seed_everything
+from .train import pick_device, scaled_epochs, seed_everything, use_threads
 
 QUICK_DIVISOR = 10            # quick mode trains for 1/10 of the epochs (at least 1)
 BUDGET_TRAIN_SIZE = OFFLINE_TRAIN_SIZE   # a notebook's epochs are passes over this many images
@@ -65,11 +65,13 @@ class Setup:
 
 
 def setup(seed: int = 0, dpi: int = 80) -> Setup:
-    """Seed everything, pick the device, set a readable figure style, and report the mode."""
+    """Seed everything, pick the device, apply aelib's CPU thread policy (:func:`aelib.train.use_threads`), set a
+    readable figure style, and report the mode."""
     import matplotlib.pyplot as plt
 
     seed_everything(seed)
     plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "font.size": 10, "axes.titlesize": 11})
     result = Setup(seed=seed, device=pick_device(), quick=quick_mode())
+    use_threads(device=result.device)
     print(result)
     return result

@@ -43,7 +43,8 @@ def parse_args():
     p.add_argument("--epochs", type=int, default=1, help="epochs per timed run (of the repeated data)")
     p.add_argument("--repeat", type=int, default=5, help="repeat the 4,000 digits this many times per epoch")
     p.add_argument("--trials", type=int, default=2, help="timed runs per pipeline; the fastest is reported")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: aelib's policy, "
+                   "aelib.use_threads(); the README's table: --threads 2, torch's own choice here)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader num_workers")
     return p.parse_args()
 
@@ -144,8 +145,7 @@ def time_dataloader(model, dataset, args) -> float:
 
 def main():
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    aelib.use_threads(args.threads)   # fit would apply the policy anyway; the matmul peak runs with the same count
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     args.hidden_dims = tuple(int(w) for w in args.hidden_dims.split(","))
     data = load_offline()
