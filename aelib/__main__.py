@@ -141,9 +141,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def model_from_args(args):
     """The untrained model that `train` options describe (seeded); bad combinations fail here, before any work."""
-    import torch
-
-    import aelib
+    from aelib import recipes
 
     config = {"latent_dim": args.latent_dim, "dropout": args.dropout}
     if args.hidden_dims:
@@ -155,8 +153,15 @@ def model_from_args(args):
     for option in ("beta", "free_bits"):
         if getattr(args, option) is not None:
             config[option] = getattr(args, option)
-    torch.manual_seed(args.seed)
-    return aelib.build(args.model, **config)
+    return recipes.new_model(args.model, args.seed, **config)
+
+
+def fit_from_args(model, data, args):
+    """Train ``model`` as the `train` options say (the one training path: :func:`aelib.recipes.train`)."""
+    from aelib import recipes
+
+    return recipes.train(model, data, args.epochs, args.seed, batch_size=args.batch_size, lr=args.lr,
+                         binarize=args.binarize, shift=args.shift, progress=not getattr(args, "no_progress", False))
 
 
 def train(args) -> None:
@@ -176,8 +181,7 @@ def train(args) -> None:
     print(f"model: {args.model}, {aelib.count_parameters(model):,} parameters, config {model.config.to_dict()}")
     start = time.perf_counter()
     try:
-        history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            seed=args.seed, binarize=args.binarize, shift=args.shift, progress=not args.no_progress)
+        history = fit_from_args(model, data, args)
     except aelib.DivergenceError as err:
         raise aelib.DivergenceError(f"{err}; nothing was saved") from None
     seconds = time.perf_counter() - start
@@ -272,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("train", "evaluate", "figures"):
             from aelib.train import use_threads
 
-            use_threads()   # one CPU thread unless AELIB_THREADS / OMP_NUM_THREADS say otherwise
+            use_threads()   # one thread per free core, unless AELIB_THREADS / OMP_NUM_THREADS say otherwise
         if args.command == "train":
             train(args)
         elif args.command == "evaluate":

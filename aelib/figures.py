@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 
 from .files import atomic_write
+from . import recipes
 from .recipes import default_epochs
 
 NAMES = ("ae", "vae", "cvae", "aae", "caae")
@@ -30,8 +31,6 @@ def save_figure(fig, path: Path, dpi: int = 80) -> Path:
 
 
 def trained_models(data, checkpoints: Path, epochs: int | None, retrain: bool, progress: bool = True) -> dict:
-    import torch
-
     import aelib
 
     models = {}
@@ -41,10 +40,9 @@ def trained_models(data, checkpoints: Path, epochs: int | None, retrain: bool, p
             models[name] = aelib.load(path, expected=name)
             print(f"{name}: loaded {path}")
             continue
-        torch.manual_seed(0)
-        model = aelib.build(name)
+        model = recipes.new_model(name)
         n_epochs = epochs or default_epochs(name)
-        aelib.fit(model, data, epochs=n_epochs, progress=progress)
+        recipes.train(model, data, n_epochs, progress=progress)
         aelib.save(model, path)
         models[name] = model.cpu()
         print(f"{name}: trained {n_epochs} epochs, saved {path}")

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 import aelib
-from aelib.__main__ import make_parser, model_from_args
+from aelib.__main__ import fit_from_args, make_parser, model_from_args
 from aelib.recipes import default_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +54,11 @@ def cpu_name() -> str:
 
 def train_like_the_cli(name: str, model_name: str, options: list[str], data, out: Path, seed: int) -> float:
     """Train as `python -m aelib train` would (its parser supplies every default) and save; returns seconds."""
-    args = make_parser().parse_args(["train", model_name, *options, "--seed", str(seed)])
+    args = make_parser().parse_args(["train", model_name, *options, "--seed", str(seed), "--no-progress"])
     model = model_from_args(args)
     args.epochs = args.epochs or default_epochs(model_name)
     start = time.perf_counter()
-    history = aelib.fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        binarize=args.binarize, shift=args.shift, progress=False)
+    history = fit_from_args(model, data, args)
     seconds = time.perf_counter() - start
     aelib.save(model, out, history=list(history), data_source=data.source)
     print(f"  {name:20s} {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}: {seconds:6.1f} s -> {out}",

@@ -86,7 +86,7 @@ def test_failed_run_keeps_the_good_checkpoint(tmp_path, tiny_mnist_root, monkeyp
     def diverge(*a, **k):
         raise FloatingPointError("training diverged in epoch 1")
 
-    monkeypatch.setattr(aelib, "fit", diverge)
+    monkeypatch.setattr(aelib.train, "fit", diverge)
     assert main(args) == 2
     assert out.read_bytes() == good
 
@@ -110,7 +110,7 @@ def test_an_unwritable_out_is_refused_before_training(tmp_path, tiny_mnist_root,
     else:
         folder = request.getfixturevalue("read_only_dir")
         out, reason = folder / "m.pt", f"{folder} is not writable"
-    monkeypatch.setattr(aelib, "fit", lambda *a, **k: pytest.fail("must not train"))
+    monkeypatch.setattr(aelib.train, "fit", lambda *a, **k: pytest.fail("must not train"))
     assert main(train_args(tiny_mnist_root, out)) == 2
     line = one_error_line(capsys.readouterr().err)
     assert f"cannot save to {out}" in line and reason in line and "--out" in line
@@ -161,7 +161,7 @@ def test_ctrl_c_during_training_keeps_the_old_checkpoint_and_says_so(tmp_path, t
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(aelib, "fit", interrupt)
+    monkeypatch.setattr(aelib.train, "fit", interrupt)
     capsys.readouterr()
     assert main(train_args(tiny_mnist_root, out)) == 130
     assert "nothing was saved" in one_error_line(capsys.readouterr().err)
@@ -209,3 +209,21 @@ def test_every_option_is_checked_like_the_python_api_before_any_work(args, messa
     assert message in err and len([line for line in err.splitlines() if "error:" in line]) == 1, err
     assert "Traceback" not in err
     assert not list(tmp_path.rglob("*.pt")), "nothing may be trained or written"
+
+
+def test_cli_figures_and_benchmarks_train_the_same_model(offline_data, tmp_path):
+    """One training path (aelib.recipes): the CLI's options and figures' defaults give bit-identical weights."""
+    import torch
+    from aelib import __main__ as cli, recipes
+
+    small = (offline_data.train_x[:256], offline_data.train_y[:256])
+    args = cli.make_parser().parse_args(["train", "vae", "--epochs", "1", "--hidden-dims", "32", "--seed", "3",
+                                         "--no-progress"])
+    via_cli = cli.model_from_args(args)
+    cli.fit_from_args(via_cli, small, args)
+    via_recipes = recipes.new_model("vae", seed=3, latent_dim=2, hidden_dims=(32,))
+    recipes.train(via_recipes, small, 1, seed=3, progress=False)
+    for a, b in zip(via_cli.state_dict().values(), via_recipes.state_dict().values()):
+        assert torch.equal(a, b)
+    other = recipes.new_model("vae", seed=4, latent_dim=2, hidden_dims=(32,))
+    assert not torch.equal(other.state_dict()["encoder.net.0.weight"], via_recipes.state_dict()["encoder.net.0.weight"])

@@ -178,9 +178,11 @@ def test_free_bits_switch_off_the_kl_gradient_of_each_dimension_below_the_floor(
 
 def test_free_bits_at_a_huge_beta_keep_the_rate_that_the_same_run_without_them_collapses():
     """500 digits, beta = 50: without free bits every dimension's KL goes to ~0 (posterior collapse); the same run
-    with lambda = 0.5 keeps every dimension near the floor, a rate of about d * lambda = 2 nats. (The rate settles a
-    little below the floor: a batch whose mean KL is above it is pushed back hard, one below it only gently. Seeds
-    0-2 gave rates of 1.74-1.92 nats with free bits, 0.013-0.015 without.)"""
+    with lambda = 0.5 keeps every dimension alive, a rate of the order of d * lambda = 2 nats. (The rate settles
+    below the floor: a batch whose mean KL is above it is pushed back hard by beta, one below it only gently, by the
+    reconstruction alone. On the first 500 digits of the offline split, seeds 0-2 gave 1.74-1.92 nats with free bits,
+    0.013-0.015 without, when the split was sorted by digit (500 zeros); 1.46 (dimensions 0.30-0.46) since it is
+    shuffled.)"""
     x = aelib.data.load_offline().train_x[:500]
     d, free_bits, rates = 4, 0.5, {}
     for lam in (0.0, free_bits):
@@ -191,9 +193,10 @@ def test_free_bits_at_a_huge_beta_keep_the_rate_that_the_same_run_without_them_c
         assert history[-1]["kl"] == pytest.approx(rates[lam]["rate"], abs=0.3)   # "kl" is the true KL
     collapsed, kept = rates[0.0], rates[free_bits]
     assert collapsed["rate"] < 0.05 and max(collapsed["rate_per_dimension"]) < 0.02, collapsed
-    assert 0.75 * d * free_bits < kept["rate"] < 1.25 * d * free_bits, kept
-    assert min(kept["rate_per_dimension"]) > 0.6 * free_bits, kept
-    assert kept["distortion"] < collapsed["distortion"] - 15, (kept, collapsed)   # the code is used
+    assert 0.5 * d * free_bits < kept["rate"] < 1.25 * d * free_bits, kept
+    assert min(kept["rate_per_dimension"]) > 0.4 * free_bits, kept
+    # the code is used: its nats buy more than their worth in distortion (5.3 nats for 1.46 on the shuffled split)
+    assert collapsed["distortion"] - kept["distortion"] > 2 * kept["rate"], (kept, collapsed)
 
 
 # ------------------------------------------------------------------------------------ config, errors, checkpoints
