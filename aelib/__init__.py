@@ -6,7 +6,7 @@
     history = aelib.fit(model, data, epochs=10)
     aelib.save(model, "checkpoints/vae.pt")
 """
-from . import evaluate, losses, notebook, priors
+from . import evaluate, losses, priors
 from .checkpoints import load, save
 from .data import MNIST, Batches, load_mnist, load_test_split
 from .errors import AelibError, CheckpointError, DataError, DivergenceError
@@ -15,7 +15,7 @@ from .train import History, fit, pick_device, seed_everything, use_threads
 
 __version__ = "0.1.0"
 _LAZY = ("plotting", "widgets", "diagrams", "figures", "metrics", "classifier", "elbo",
-         "posterior")  # import on first use
+         "posterior", "notebook", "recipes")  # import on first use
 
 
 def __getattr__(name):

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 import aelib
+from machine import cpu_name   # benchmarks/machine.py (this folder is on sys.path when run as a script)
 from aelib.__main__ import fit_from_args, make_parser, model_from_args
 from aelib.recipes import default_epochs
 
@@ -40,16 +40,6 @@ RUNS = {  # checkpoint name -> extra command-line options of `python -m aelib tr
                                    "--shift", "1", "--epochs", "40"]),
     "caae": ("caae", []),
 }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def train_like_the_cli(name: str, model_name: str, options: list[str], data, out: Path, seed: int) -> float:

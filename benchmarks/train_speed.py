@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 
@@ -29,6 +28,7 @@ import torchvision
 from torch.utils.data import DataLoader
 
 import aelib
+from machine import cpu_name   # benchmarks/machine.py (this folder is on sys.path when run as a script)
 from aelib.data import MNIST, load_offline, write_mnist_raw
 
 LR = 1e-3
@@ -47,17 +47,6 @@ def parse_args():
                    "aelib.use_threads(); the README's table: --threads 2, torch's own choice here)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader num_workers")
     return p.parse_args()
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def matmul_peak(n: int = 2048, reps: int = 5) -> float:
@@ -153,7 +142,7 @@ def main():
     n = args.epochs * len(x)
 
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} threads, "
-          f"CPU: {cpu_model()} ({os.cpu_count()} logical cores), load average {os.getloadavg()[0]:.2f}")
+          f"CPU: {cpu_name()} ({os.cpu_count()} logical cores), load average {os.getloadavg()[0]:.2f}")
     print(f"data: the {len(data.train_x):,} offline training digits, repeated {args.repeat} times = {len(x):,} per "
           f"epoch, x {args.epochs} epoch(s) = {n:,} samples per timed run, the same for both pipelines; "
           f"best of {args.trials} runs")
