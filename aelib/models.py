@@ -80,11 +80,7 @@ class MLP(nn.Sequential):
 
     With ``n_classes`` > 0 the forward pass also takes the digit labels ``y``, and the one-hot label joins the input
     of *every* Linear layer, not only the first: each layer then has its own weights for the label, so the digit can
-    steer the network all the way to the pixels. Measured for the CVAE (4,000 offline training digits, seeds 0-2,
-    500 samples per digit read by the judge): samples read as the requested digit after 20 epochs 93.8%/94.7% with
-    the label at the input only, 97.3%/95.5% with it at every decoder layer; after 40 epochs 96.9%/97.2% (input
-    only), 97.9%/97.5%/97.9% (every decoder layer), 97.5%/98.4%/97.9% (every layer of both networks, as here). The
-    gain is largest for the weakest digit, the 1 (20 epochs: 67%/70% -> 87%/78%).
+    steer the network all the way to the pixels (measured: README, "Why the models look as they do").
     """
 
     def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, dropout: float = 0.0,
@@ -366,13 +362,8 @@ class AAE(AE):
         return self.prior.sample(n, guide, generator)
 
     # The discriminator's Adam: half the learning rate and less momentum than the other two phases (betas (0.5, 0.9),
-    # a common choice for GANs), so it cannot run ahead of the encoder and it follows the moving codes quickly.
-    # Measured on the 4,000 offline digits, scored on the 1,000 test digits (20 epochs, seeds 0 and 1), against one
-    # setting (lr, betas (0.9, 0.999)) for all three: Gaussian prior, two-sample test of codes vs prior 54%/77% ->
-    # 53%/59% (50% is best) and reconstruction 164/191 -> 161/166 nats; swiss roll, multi-scale MMD^2 0.13/0.09 ->
-    # 0.05/0.04; mixture about the same (MMD^2 0.03/0.06 -> 0.03/0.03). Label-guided mixture, test digits nearest
-    # their own component: 86/84/85% -> 88/87/82% (seeds 0-2), no clear change; dropout helps there (notebook 05).
-    # The generator keeps Adam's default betas: (0.5, 0.9) there let the discriminator win.
+    # a common choice for GANs), so it cannot run ahead of the encoder and it follows the moving codes quickly; the
+    # generator keeps Adam's default betas (measured: README, "Why the models look as they do").
     DISCRIMINATOR_LR_SCALE = 0.5
     DISCRIMINATOR_BETAS = (0.5, 0.9)
 
@@ -418,17 +409,13 @@ class CAAE(AAE):
     Its discriminator sees the digit too. A CAAE draws a 7 by decoding z ~ p(z) with y = 7, so the codes of the
     7s on their own must fill p(z): wherever they leave a hole, the decoder has never learnt what a 7 there looks
     like. A discriminator that sees only z checks the codes of all digits pooled, which allows each digit to keep
-    to its own corner; one that sees (z, y) checks q(z | y) against p(z) for every digit separately. Measured on the
-    4,000 offline training digits (20 epochs, 500 samples per digit read by the judge): conditional accuracy
-    88.9%/92.4% (seeds 0/1) with a discriminator blind to y, 98.8%/97.5%/98.3% (seeds 0/1/2) with this one; worst
-    digit 58%/77% (the 1) -> 97%/91%/93% (the 5).
+    to its own corner; one that sees (z, y) checks q(z | y) against p(z) for every digit separately (measured:
+    README, "Why the models look as they do").
     """
 
     name = "caae"
     conditional = True
-    # The AAE's slower discriminator made the CAAE worse (with a discriminator blind to y; two seeds, 20 epochs:
-    # two-sample test 53%/52% -> 61%/80%, test reconstruction 137/135 -> 147/155 nats), so the CAAE keeps one
-    # setting for all three optimisers.
+    # The AAE's slower discriminator made the CAAE worse, so it keeps one setting for all three optimisers (README).
     DISCRIMINATOR_LR_SCALE = 1.0
     DISCRIMINATOR_BETAS = (0.9, 0.999)
 
