@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from .recipes import DEFAULT_EPOCHS, MODEL_EPOCHS, default_epochs
+from .recipes import RECIPES, default_epochs
 
-DEFAULT_LR = 1e-3
+DEFAULTS = RECIPES["vae"]   # the recipe of every model but where it says otherwise (aelib/recipes.py)
 INTERRUPTED = {  # what Ctrl-C leaves behind, by command (every file is written atomically: whole or not at all)
     "train": "nothing was saved",
     "evaluate": "",
@@ -70,27 +70,27 @@ def make_parser() -> argparse.ArgumentParser:
                                             "held-out metrics on the test split.")
     train.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help=f"one of {', '.join(MODEL_NAMES)}")
     train.add_argument("--epochs", type=_whole_number, default=None, help="passes over the training set "
-                       f"(default {DEFAULT_EPOCHS}; cvae {MODEL_EPOCHS['cvae']})")
+                       "(default: the model's recipe, " + ", ".join(f"{n} {r.epochs}" for n, r in RECIPES.items())
+                       + ")")
     train.add_argument("--latent-dim", type=_whole_number, default=2, help="size of the code z (default 2)")
     train.add_argument("--hidden-dims", type=_widths, default=None, help="encoder layer widths, e.g. 512,256 "
-                       "(the decoder mirrors them; default 512,256)")
+                       f"(the decoder mirrors them; default {','.join(map(str, DEFAULTS.hidden_dims))})")
     train.add_argument("--prior", choices=PRIOR_NAMES, default=None, help="aae/caae only: the prior p(z) "
                        "(default gaussian)")
     train.add_argument("--label-guided", action="store_true", help="aae/caae with a mixture or swiss_roll prior: "
                        "the digit picks the prior component")
-    train.add_argument("--dropout", type=_number, default=0.0, help="dropout after each hidden layer during "
-                       "training, in [0, 1) (default 0)")
+    train.add_argument("--dropout", type=_number, default=None, help="dropout after each hidden layer during "
+                       f"training, in [0, 1) (default {DEFAULTS.dropout:g})")
     train.add_argument("--beta", type=_number, default=None, help="vae/cvae only: the KL's weight in the loss, "
                        "recon + beta * KL (default 1: the ELBO; see notebook 08)")
     train.add_argument("--free-bits", type=_number, default=None, help="vae/cvae only: nats of KL per code "
                        "dimension that cost nothing (free bits; default 0)")
-    train.add_argument("--binarize", action="store_true", help="redraw every pixel as 0/1 with its grey level as the "
+    train.add_argument("--binarize", action="store_true", default=None, help="redraw every pixel as 0/1 with its grey level as the "
                        "probability each time an image is served (dynamic binarisation, a regulariser)")
-    train.add_argument("--shift", type=_whole_number, default=0, help="move every training image by a random "
-                       "0..N pixels each time it is served (augmentation; default 0)")
-    train.add_argument("--batch-size", type=_whole_number, default=64, help="default 64")
-    train.add_argument("--lr", type=_number, default=DEFAULT_LR, help=f"Adam learning rate "
-                       f"(default {DEFAULT_LR})")
+    train.add_argument("--shift", type=_whole_number, default=None, help="move every training image by a random "
+                       f"0..N pixels each time it is served (augmentation; default {DEFAULTS.shift})")
+    train.add_argument("--batch-size", type=_whole_number, default=None, help=f"default {DEFAULTS.batch_size}")
+    train.add_argument("--lr", type=_number, default=None, help=f"Adam learning rate (default {DEFAULTS.lr:g})")
     train.add_argument("--seed", type=_whole_number, default=0, help="random seed (default 0)")
     train.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
     train.add_argument("--out", type=Path, default=None, help="checkpoint path (default checkpoints/MODEL.pt)")
@@ -143,7 +143,9 @@ def model_from_args(args):
     """The untrained model that `train` options describe (seeded); bad combinations fail here, before any work."""
     from aelib import recipes
 
-    config = {"latent_dim": args.latent_dim, "dropout": args.dropout}
+    config = {"latent_dim": args.latent_dim}
+    if args.dropout is not None:
+        config["dropout"] = args.dropout
     if args.hidden_dims:
         config["hidden_dims"] = args.hidden_dims
     if args.prior:

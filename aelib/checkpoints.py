@@ -24,6 +24,7 @@ from . import checks
 from .errors import AelibError, CheckpointError
 from .files import atomic_write
 from .models import AE, MODELS, Config, skeleton
+from .recipes import ARCHITECTURE
 from .train import History
 
 FORMAT = "aelib-checkpoint"
@@ -107,6 +108,9 @@ def _config(path: Path, stored: dict) -> Config:
     if unknown:
         raise CheckpointError(f"{path} holds an invalid model config (unknown option(s) {', '.join(unknown)}); "
                               "was it saved by a newer aelib?")
+    for key in ARCHITECTURE:   # None would mean "the recipe's": a checkpoint must say what it holds
+        if key in stored and stored[key] is None:
+            raise CheckpointError(f"{path} holds an invalid model config ({key} must be given, got None)")
     try:
         return Config(**stored)
     except AelibError as err:

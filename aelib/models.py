@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from . import checks, losses
 from .errors import AelibError
 from .priors import PRIORS, make_prior
+from .recipes import ARCHITECTURE, recipe
 
 IMAGE_SHAPE = (1, 28, 28)
 N_PIXELS = 28 * 28
@@ -41,17 +42,21 @@ class Config:
 
     name: str = "vae"
     latent_dim: int = 2
-    hidden_dims: tuple[int, ...] = (512, 256)   # encoder widths; the decoder mirrors them
-    dropout: float = 0.0                         # after each hidden layer, during training only
+    hidden_dims: tuple[int, ...] | None = None  # encoder widths, the decoder mirrors them (None: the recipe's)
+    dropout: float | None = None                 # after each hidden layer, in training only (None: the recipe's)
     prior: str = "gaussian"                      # aae / caae: p(z), one of PRIORS
     label_guided: bool = False                   # aae / caae: the digit picks the prior's component
-    disc_hidden_dims: tuple[int, ...] = (256, 256)
+    disc_hidden_dims: tuple[int, ...] | None = None   # None: the recipe's
     beta: float = 1.0                            # vae / cvae: the KL's weight in the loss; 1 is the ELBO (notebook 08)
     free_bits: float = 0.0                       # vae / cvae: nats of KL per latent dimension that cost nothing
 
     def __post_init__(self):
         self.name = checks.one_of("model name", self.name.lower() if isinstance(self.name, str) else self.name,
                                   tuple(MODELS))
+        defaults = recipe(self.name)          # aelib.recipes: one table of every model's defaults
+        for key in ARCHITECTURE:
+            if getattr(self, key) is None:
+                setattr(self, key, getattr(defaults, key))
         self.latent_dim = checks.positive_int("latent_dim", self.latent_dim)
         self.hidden_dims = checks.widths("hidden_dims", self.hidden_dims)
         self.disc_hidden_dims = checks.widths("disc_hidden_dims", self.disc_hidden_dims)

@@ -19,9 +19,9 @@ from . import checks
 from .data import OFFLINE_TRAIN_SIZE, MNIST, Batches, check_shift
 from .errors import AelibError, DivergenceError
 from .models import AE, check_images, check_labels
+from .recipes import recipe
 
 PROGRESS_EVERY = 10      # batches between progress-bar refreshes (each refresh reads the loss off the device)
-DEFAULT_BATCH_SIZE = 64  # small enough for many updates on the 4,000 offline digits, big enough to be fast
 # An epoch whose mean loss is this many times the first batch's (the model before training) has diverged. Measured on
 # 1,000 offline digits: lr=0.1 spikes one batch to ~35x and the epoch to ~4x, then recovers; lr=1 gives ~2,000x.
 EXPLOSION_FACTOR = 100
@@ -155,10 +155,13 @@ def scaled_epochs(epochs: int, n_train: int, minimum: int = 1) -> int:
     return max(minimum, round(epochs * OFFLINE_TRAIN_SIZE / n_train))
 
 
-def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE, lr: float = 1e-3, seed: int = 0,
-        callback: Callable[[int, dict, AE], None] | None = None, device=None, binarize: bool = False,
-        shift: int = 0, progress: bool = True) -> History:
+def fit(model: AE, data, epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
+        seed: int = 0, callback: Callable[[int, dict, AE], None] | None = None, device=None,
+        binarize: bool | None = None, shift: int | None = None, progress: bool = True) -> History:
     """Train ``model`` and return its per-epoch loss history.
+
+    ``epochs``, ``batch_size``, ``lr``, ``binarize`` and ``shift`` left out (or None) come from the model's recipe
+    (:data:`aelib.recipes.RECIPES`: 20 epochs, the CVAE 60; batches of 64; lr 1e-3; no augmentation).
 
     ``data``: an :class:`~aelib.data.MNIST` (its training split is used), a tuple ``(images, labels)`` or a tensor
     of images. ``callback(epoch, losses, model)`` runs after each epoch (notebooks use it to draw as they train).
@@ -173,6 +176,12 @@ def fit(model: AE, data, epochs: int = 10, batch_size: int = DEFAULT_BATCH_SIZE,
     """
     if not isinstance(model, AE):
         raise AelibError(f"model must be an aelib model such as aelib.build('vae'), got {checks.got(model)}")
+    defaults = recipe(model.name)
+    epochs = defaults.epochs if epochs is None else epochs
+    batch_size = defaults.batch_size if batch_size is None else batch_size
+    lr = defaults.lr if lr is None else lr
+    binarize = defaults.binarize if binarize is None else binarize
+    shift = defaults.shift if shift is None else shift
     epochs, batch_size = checks.positive_int("epochs", epochs), checks.positive_int("batch_size", batch_size)
     lr, seed, shift = checks.positive_float("lr", lr), checks.seed("seed", seed), check_shift(shift)
     binarize, progress = checks.flag("binarize", binarize), checks.flag("progress", progress)

@@ -27,7 +27,7 @@ import torch
 import aelib
 from machine import cpu_name   # benchmarks/machine.py (this folder is on sys.path when run as a script)
 from aelib.__main__ import fit_from_args, make_parser, model_from_args
-from aelib.recipes import default_epochs
+from aelib.recipes import default_epochs, recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {  # checkpoint name -> extra command-line options of `python -m aelib train MODEL`
@@ -51,7 +51,8 @@ def train_like_the_cli(name: str, model_name: str, options: list[str], data, out
     history = fit_from_args(model, data, args)
     seconds = time.perf_counter() - start
     aelib.save(model, out, history=list(history), data_source=data.source)
-    print(f"  {name:20s} {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}: {seconds:6.1f} s -> {out}",
+    batch, lr = args.batch_size or recipe(model_name).batch_size, args.lr or recipe(model_name).lr
+    print(f"  {name:20s} {args.epochs} epochs, batch {batch}, lr {lr}: {seconds:6.1f} s -> {out}",
           flush=True)
     return seconds
 

@@ -259,7 +259,6 @@ def test_float64_images_and_codes_are_converted_to_the_model_dtype():
     ({"prior": "gaussian", "latent_dim": 10 ** 13}, r"parameters.*smaller latent_dim"),
     ({"dropout": float("nan")}, "dropout must be a number from 0 to below 1, got nan"),
     ({"dropout": "0.1"}, r"dropout must be a number from 0 to below 1, got '0.1' \(a str\)"),
-    ({"dropout": None}, "dropout must be a number"),
     ({"dropout": True}, "dropout must be a number"),
     ({"label_guided": "yes"}, "label_guided must be True or False, got 'yes'"),
     ({"label_guided": 1}, "label_guided must be True or False, got 1"),
