@@ -247,7 +247,7 @@ def evaluate(args) -> None:
     print(f"training split: {data.source}, {len(data.train_x):,} digits (trains the judge)")
     print(f"test split: {split}, {len(test_x):,} digits")
     judge = None
-    if any(model.conditional or model.adversarial and model.config.label_guided for _, model, _ in loaded):
+    if any(model.uses_labels for _, model, _ in loaded):
         judge = aelib.classifier.get_judge(data)
         print(f"judge: a small CNN trained on the training split, {judge.accuracy(test_x, test_y):.1%} accurate "
               "on this test split")

@@ -144,12 +144,11 @@ def held_out(model: AE, x: torch.Tensor, y=None, judge=None, k: int = 100, n_per
     """
     k, n_per_digit = checks.positive_int("k", k), checks.positive_int("n_per_digit", n_per_digit)
     seed = checks.seed("seed", seed)
-    guided = model.adversarial and model.config.label_guided
-    labels = y if (model.conditional or guided) else None
-    if labels is None and (model.conditional or guided):
+    labels = y if model.uses_labels else None
+    if labels is None and model.uses_labels:
         raise AelibError(f"{model.name!r} uses the digit labels: pass the test labels y")
     result: dict = summary(model, x, labels, k=k, seed=seed)
-    if (model.conditional or guided) and judge is not None:
+    if model.uses_labels and judge is not None:
         acc = metrics.conditional_accuracy(model, judge, n_per_digit=n_per_digit, seed=seed)
         result["conditional_accuracy"] = acc["overall"]
         result["worst_digit_accuracy"] = min(acc["per_digit"])
@@ -157,7 +156,7 @@ def held_out(model: AE, x: torch.Tensor, y=None, judge=None, k: int = 100, n_per
     match = metrics.prior_matching(model, x, labels, seed=seed)
     result["prior_mmd2"] = match["mmd2"]
     result["prior_two_sample_accuracy"] = match["two_sample_accuracy"]
-    if guided:
+    if model.label_guided:
         result["own_component"] = metrics.own_component_fraction(model, x, labels, seed=seed)
     return result
 

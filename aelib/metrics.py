@@ -146,10 +146,6 @@ def aggregate_codes(model, x, y=None) -> torch.Tensor:
         return model.code(x, y).cpu()
 
 
-def _guided(model) -> bool:
-    return bool(getattr(model, "adversarial", False) and model.config.label_guided)
-
-
 def prior_matching(model, x, y=None, max_points: int = MAX_POINTS, seed: int = 0) -> dict[str, float]:
     """How well the codes of ``x`` match the prior that ``model.sample`` draws from.
 
@@ -160,11 +156,10 @@ def prior_matching(model, x, y=None, max_points: int = MAX_POINTS, seed: int = 0
     """
     max_points, seed = checks.positive_int("max_points", max_points), checks.seed("seed", seed)
     generator = torch.Generator().manual_seed(seed)
-    guided = _guided(model)
+    guided = model.label_guided
     if guided and y is None:
         raise AelibError(f"{model.name!r} has a label-guided prior: pass the test labels y")
-    needs_y = model.conditional or guided
-    x, y = _subsample(x, y if needs_y else None, max_points, generator)
+    x, y = _subsample(x, y if model.uses_labels else None, max_points, generator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         codes = aggregate_codes(model, x, y if model.conditional else None)
@@ -190,7 +185,7 @@ def prior_matching_per_digit(model, x, y, seed: int = 0, null_draws: int = 100) 
     counts = torch.bincount(y, minlength=N_CLASSES)
     n = min(int(counts.min()), MAX_POINTS)          # the null for the smallest class: the widest band
     generator = torch.Generator().manual_seed(seed)
-    digit = torch.full((n,), int(counts.argmin())) if _guided(model) else None
+    digit = torch.full((n,), int(counts.argmin())) if model.label_guided else None
     null = torch.tensor([two_sample_accuracy(model.prior_sample(n, digit, generator).cpu(),
                                              model.prior_sample(n, digit, generator).cpu(), seed=i)
                          for i in range(null_draws)])
@@ -211,7 +206,7 @@ def nearest_component(prior, z: torch.Tensor, seed: int = 0) -> torch.Tensor:
 def own_component_fraction(model, x, y, seed: int = 0) -> float:
     """For a label-guided prior: the fraction of digits ``x`` whose code lies nearest to their own digit's component
     (1.0: every digit landed where the prior put its label; 0.1: the labels were ignored)."""
-    if not _guided(model):
+    if not model.label_guided:
         raise AelibError(f"own_component_fraction needs an 'aae' or 'caae' with label_guided=True; {model.name!r} "
                          "has no component per digit")
     x = check_images(x)

@@ -195,9 +195,15 @@ class AE(nn.Module):
         return next(self.parameters()).device
 
     @property
+    def label_guided(self) -> bool:
+        """True for an AAE/CAAE whose prior gives each digit its own component (the digit picks it)."""
+        return self.adversarial and self.config.label_guided
+
+    @property
     def uses_labels(self) -> bool:
-        """True when training needs the digit labels."""
-        return self.conditional
+        """True when the model reads the digit labels: to encode and decode (conditional models) or to pick the
+        prior's component (label-guided priors). Training and sampling then need them; elsewhere they are ignored."""
+        return self.conditional or self.label_guided
 
     # --- training -------------------------------------------------------------------------------------------
     def code(self, x, y=None) -> torch.Tensor:
@@ -284,7 +290,7 @@ class AE(nn.Module):
                 raise AelibError(f"{self.name!r} is conditional: pass the digit labels y (integers 0..9, one per "
                                  "image, or one int for all)")
             return None
-        if not (self.conditional or self.adversarial and self.config.label_guided):
+        if not self.uses_labels:
             return None
         return check_labels(y, n).to(self.device)
 
@@ -356,11 +362,7 @@ class AAE(AE):
     def discriminator_sees_label(self) -> bool:
         """True when the discriminator judges (code, digit) pairs rather than codes alone: with a label-guided
         prior (each digit has its own component) and in the CAAE (each digit's codes must fill the whole prior)."""
-        return self.conditional or self.config.label_guided
-
-    @property
-    def uses_labels(self) -> bool:
-        return self.conditional or self.config.label_guided
+        return self.uses_labels
 
     def prior_sample(self, n, y=None, generator=None):
         guide = y.cpu() if (y is not None and self.config.label_guided) else None

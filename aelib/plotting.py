@@ -330,7 +330,7 @@ def latent_maps(models: dict, x, y=None, n_samples: int = 30, ncols: int = 5, n_
     for col, name in enumerate(names):
         model = models[name]
         labels_for = (lambda n: torch.arange(n) % 10) if model.uses_labels else (lambda n: None)
-        guided = bool(getattr(model, "adversarial", False) and model.config.label_guided)
+        guided = model.label_guided
         codes = model.encode(x, y if model.uses_labels else None).cpu()
         background = model.prior_sample(n_prior, torch.arange(n_prior) % 10 if guided else None,
                                         torch.Generator().manual_seed(seed)) if n_prior else None

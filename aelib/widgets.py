@@ -401,7 +401,7 @@ def prior_samples(model, n: int = MAX_PRIOR_POINTS, seed: int = 0) -> np.ndarray
     if not getattr(model, "adversarial", False):
         return None
     generator = torch.Generator().manual_seed(seed)
-    guide = torch.arange(n) % 10 if model.config.label_guided else None
+    guide = torch.arange(n) % 10 if model.label_guided else None
     return model.prior.sample(n, guide, generator).cpu().numpy().astype(np.float64)
 
 
