@@ -73,5 +73,31 @@ def setup(seed: int = 0, dpi: int = 80) -> Setup:
     plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "font.size": 10, "axes.titlesize": 11})
     result = Setup(seed=seed, device=pick_device(), quick=quick_mode())
     use_threads(device=result.device)
+    _compact_figures()
     print(result)
     return result
+
+
+def _compact_figures() -> None:
+    """In a Jupyter kernel, show matplotlib figures as palette PNGs (:func:`aelib.plotting.palette_png`): about half
+    the bytes, so the stored notebooks stay small. Outside IPython (scripts, tests) nothing changes."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib.pyplot as plt
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    plt.close(plt.figure())   # load the backend now: the inline backend sets its formatters then, and ours must win
+
+    from .plotting import palette_png
+
+    def png(fig):
+        raw = print_figure(fig, "png", bbox_inches="tight")
+        return None if raw is None else palette_png(raw)
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, png)

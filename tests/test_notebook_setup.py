@@ -43,3 +43,31 @@ def test_load_data_keeps_a_small_test_split_whole(tiny_mnist_root):
     nb = make()
     data = nb.load_data(tiny_mnist_root)
     assert len(data.train_x) == 300 and len(data.test_x) == 100 and nb.epochs(20) == 20
+
+
+def test_in_a_kernel_figures_are_shown_as_palette_pngs_that_look_the_same(monkeypatch, offline_data):
+    """setup() makes IPython show figures as palette PNGs (half the bytes); the picture barely changes."""
+    import io
+    import types
+
+    import IPython
+    import matplotlib
+    import numpy as np
+    from IPython.core.formatters import PNGFormatter
+    from IPython.core.pylabtools import print_figure
+    from PIL import Image
+
+    from aelib import plotting
+
+    matplotlib.use("Agg")
+    shell = types.SimpleNamespace(display_formatter=types.SimpleNamespace(formatters={"image/png": PNGFormatter()}),
+                                  events=types.SimpleNamespace(register=lambda *args: None))   # what pyplot asks of it
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    aelib.notebook.setup()
+    fig = plotting.image_grid(offline_data.test_x[:20], ncols=10, title="test digits")
+    shown = shell.display_formatter.formatters["image/png"](fig)
+    full = print_figure(fig, "png", bbox_inches="tight")
+    assert Image.open(io.BytesIO(shown)).mode == "P" and len(shown) < len(full)
+    a = np.asarray(Image.open(io.BytesIO(shown)).convert("RGB"), dtype=float)
+    b = np.asarray(Image.open(io.BytesIO(full)).convert("RGB"), dtype=float)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 1.0 and np.abs(a - b).max() <= 16
