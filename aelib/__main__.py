@@ -159,11 +159,11 @@ def model_from_args(args):
 
 
 def fit_from_args(model, data, args):
-    """Train ``model`` as the `train` options say (the one training path: :func:`aelib.recipes.train`)."""
-    from aelib import recipes
+    """Train ``model`` as the `train` options say: ``aelib.fit``, whose defaults are the model's recipe."""
+    from aelib.train import fit
 
-    return recipes.train(model, data, args.epochs, args.seed, batch_size=args.batch_size, lr=args.lr,
-                         binarize=args.binarize, shift=args.shift, progress=not getattr(args, "no_progress", False))
+    return fit(model, data, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+               binarize=args.binarize, shift=args.shift, progress=not getattr(args, "no_progress", False))
 
 
 def train(args) -> None:

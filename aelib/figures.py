@@ -42,7 +42,7 @@ def trained_models(data, checkpoints: Path, epochs: int | None, retrain: bool, p
             continue
         model = recipes.new_model(name)
         n_epochs = epochs or default_epochs(name)
-        recipes.train(model, data, n_epochs, progress=progress)
+        aelib.fit(model, data, epochs=n_epochs, progress=progress)
         aelib.save(model, path)
         models[name] = model.cpu()
         print(f"{name}: trained {n_epochs} epochs, saved {path}")

@@ -317,6 +317,16 @@ class Chain(NamedTuple):
     gap: torch.Tensor         # log p(x) - ELBO = KL(q(z|x) || p(z|x)): the approximation gap, measured
 
 
+def sampled_bounds(model: VAE, x: torch.Tensor, ks: tuple[int, ...], elbo_samples: int, seed: int = 0):
+    """(ELBO, {k: IWAE_k}) for images x, float64, seeded (the global random state is left alone): the Monte Carlo
+    half of :func:`bound_chain`, also used by the posterior explorer, so both show the same numbers."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        elbo = evaluate.elbo(model, x, samples=elbo_samples).to(f64)
+        iwae = {k: evaluate.log_likelihood(model, x, k=k).to(f64) for k in ks}
+    return elbo, iwae
+
+
 def bound_chain(model: VAE, x: torch.Tensor, ks: tuple[int, ...] = (100, 5000), elbo_samples: int = 1000,
                 n: int = 64, seed: int = 0) -> Chain:
     """The ELBO (aelib.evaluate.elbo, its E_q[log p(x|z)] averaged over ``elbo_samples`` draws), the
@@ -325,9 +335,6 @@ def bound_chain(model: VAE, x: torch.Tensor, ks: tuple[int, ...] = (100, 5000), 
     ELBO and IWAE_k are Monte Carlo estimates (seeded; the global random state is left alone), so the chain holds
     up to their noise; log p(x) is deterministic."""
     check_vae(model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        elbo = evaluate.elbo(model, x, samples=elbo_samples).to(f64)
-        iwae = {k: evaluate.log_likelihood(model, x, k=k).to(f64) for k in ks}
+    elbo, iwae = sampled_bounds(model, x, ks, elbo_samples, seed)
     ev = vae_evidence(model, x, n=n)
     return Chain(elbo, iwae, ev.log_px, ev.error, ev.log_px - elbo)

@@ -42,10 +42,9 @@ from pathlib import Path
 
 import anywidget
 import numpy as np
-import torch
 import traitlets
 
-from . import evaluate, posterior
+from . import posterior
 from .errors import AelibError
 from .files import atomic_write
 from .widgets import CSS, PAGE, POSTERIOR_CSS, _in_page, boot_script, png_bytes, to_bytes
@@ -122,10 +121,8 @@ class PosteriorExplorer(anywidget.AnyWidget):
         start = time.perf_counter()
         x = self.test_x[i:i + 1]
         post = posterior.true_posterior(self.model, x, n=self.n, search=self.search)
-        with torch.random.fork_rng(devices=[]):      # as posterior.bound_chain: the same draws, the same numbers
-            torch.manual_seed(self.seed)
-            elbo = float(evaluate.elbo(self.model, x, samples=self.elbo_samples)[0])
-            iwae = {k: float(evaluate.log_likelihood(self.model, x, k=k)[0]) for k in self._ks}
+        elbo, iwae = posterior.sampled_bounds(self.model, x, self._ks, self.elbo_samples, self.seed)
+        elbo, iwae = float(elbo[0]), {k: float(v[0]) for k, v in iwae.items()}
         density = post.density[0].numpy()
         heat = to_bytes(np.flipud(density) / density.max())          # row 0 = the highest z2, as on screen
         log_px = float(post.log_px[0])

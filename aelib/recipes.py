@@ -3,7 +3,7 @@
 
     aelib.recipes.recipe("cvae")          # Recipe(hidden_dims=(512, 256), ..., epochs=60, batch_size=64, lr=0.001)
     model = aelib.recipes.new_model("cvae", seed=0)          # build() with the recipe's architecture, seeded
-    history = aelib.recipes.train(model, data)               # fit() with the recipe's epochs, batch size, lr, ...
+    history = aelib.fit(model, data, seed=0)                 # fit() with the recipe's epochs, batch size, lr, ...
 """
 from __future__ import annotations
 
@@ -62,11 +62,3 @@ def new_model(name: str, seed: int = 0, **config):
 
     torch.manual_seed(checks.seed("seed", seed))
     return build(name, **config)
-
-
-def train(model, data, epochs: int | None = None, seed: int = 0, **fit_options):
-    """``aelib.fit(model, data, ...)`` with the same ``seed`` as :func:`new_model`; ``epochs`` and ``fit_options``
-    (batch_size, lr, binarize, shift, progress) left out or None come from the model's recipe."""
-    from .train import fit
-
-    return fit(model, data, epochs=epochs, seed=seed, **fit_options)

@@ -57,7 +57,7 @@ def main():
         for seed in args.seeds:
             model = aelib.recipes.new_model(args.model, seed, latent_dim=args.latent_dim, hidden_dims=hidden)
             start = time.perf_counter()
-            aelib.recipes.train(model, train, args.epochs, seed, batch_size=int(batch), lr=float(lr), progress=False)
+            aelib.fit(model, train, epochs=args.epochs, seed=seed, batch_size=int(batch), lr=float(lr), progress=False)
             seconds.append(time.perf_counter() - start)
             scores.append(score(model, x_val, y_val))
         print(f"{widths:>12s} {int(batch):5d} {float(lr):7.0e}  " + " ".join(f"{v:8.2f}" for v in scores)

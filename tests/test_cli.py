@@ -222,7 +222,7 @@ def test_cli_figures_and_benchmarks_train_the_same_model(offline_data, tmp_path)
     via_cli = cli.model_from_args(args)
     cli.fit_from_args(via_cli, small, args)
     via_recipes = recipes.new_model("vae", seed=3, latent_dim=2, hidden_dims=(32,))
-    recipes.train(via_recipes, small, 1, seed=3, progress=False)
+    aelib.fit(via_recipes, small, epochs=1, seed=3, progress=False)
     for a, b in zip(via_cli.state_dict().values(), via_recipes.state_dict().values()):
         assert torch.equal(a, b)
     other = recipes.new_model("vae", seed=4, latent_dim=2, hidden_dims=(32,))
