@@ -40,14 +40,13 @@ import json
 import time
 from pathlib import Path
 
-import anywidget
 import numpy as np
 import traitlets
 
 from . import posterior
 from .errors import AelibError
 from .files import atomic_write
-from .widgets import CSS, PAGE, POSTERIOR_CSS, _in_page, boot_script, png_bytes, to_bytes
+from .widgets import CSS, PAGE, POSTERIOR_CSS, PicturedWidget, _in_page, boot_script, png_bytes, to_bytes
 
 ESM = Path(__file__).with_name("posterior_explorer.js")
 GRID_N = 32            # true_posterior's n: log p(x) with 32 and 64 cells per axis; a 64 x 64 heat map
@@ -69,7 +68,7 @@ def first_of_each_class(labels, per_class: int = 1) -> list[int]:
     return [int(i) for d in range(10) for i in np.flatnonzero(labels == d)[:per_class]]
 
 
-class PosteriorExplorer(anywidget.AnyWidget):
+class PosteriorExplorer(PicturedWidget):
     """The true posterior p(z|x) and q(z|x) of a test digit, with ELBO <= IWAE_k <= log p(x); see the module.
 
     Synced control: ``index`` (the test digit shown; setting it to a digit not yet computed computes it, once).
@@ -225,12 +224,6 @@ class PosteriorExplorer(anywidget.AnyWidget):
     def describe(self) -> str:
         return (f"{self.model.name.upper()} posterior explorer: {len(self.entries)} test digits (live in JupyterLab, "
                 f"or as a page: explorer.save_html(path))")
-
-    def _repr_mimebundle_(self, **kwargs):
-        data, metadata = super()._repr_mimebundle_(**kwargs)
-        data["text/plain"] = self.describe()
-        data["image/png"] = base64.b64encode(png_bytes(self.snapshot())).decode("ascii")
-        return data, metadata
 
     # --- one self-contained page ---------------------------------------------------------------------------
     def page_state(self) -> dict:

@@ -457,7 +457,18 @@ def _range_trait():
     return traitlets.Tuple(traitlets.Float(), traitlets.Float()).tag(sync=True)
 
 
-class Explorer(anywidget.AnyWidget):
+class PicturedWidget(anywidget.AnyWidget):
+    """An aelib widget: live where widgets run; for other viewers (GitHub, a notebook opened without its kernel)
+    one line of text (``describe()``) and a picture (``snapshot()``) in the same output."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        data, metadata = super()._repr_mimebundle_(**kwargs)
+        data["text/plain"] = self.describe()
+        data["image/png"] = base64.b64encode(png_bytes(self.snapshot())).decode("ascii")
+        return data, metadata
+
+
+class Explorer(PicturedWidget):
     """One latent-space explorer (see :func:`latent_explorer`, :func:`interpolation_explorer`,
     :func:`style_explorer`): the model's decoder runs in the browser, in ``explorer.js``.
 
@@ -639,12 +650,6 @@ class Explorer(anywidget.AnyWidget):
         name = {"latent": "latent explorer", "interpolation": "interpolation explorer", "style": "style explorer"}
         return (f"{self.model.name.upper()} {name[self.kind]} (live in JupyterLab, or as a page: "
                 f"explorer.save_html(path))")
-
-    def _repr_mimebundle_(self, **kwargs):
-        data, metadata = super()._repr_mimebundle_(**kwargs)
-        data["text/plain"] = self.describe()
-        data["image/png"] = base64.b64encode(png_bytes(self.snapshot())).decode("ascii")
-        return data, metadata
 
     # --- one self-contained page ---------------------------------------------------------------------------
     def page_state(self, dtype: str = "float32") -> dict:
