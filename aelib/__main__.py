@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .recipes import RECIPES, default_epochs
 
-DEFAULTS = RECIPES["vae"]   # the recipe of every model but where it says otherwise (aelib/recipes.py)
+DEFAULTS = RECIPES["ae"]   # the recipe of every model but where it says otherwise (aelib/recipes.py)
 INTERRUPTED = {  # what Ctrl-C leaves behind, by command (every file is written atomically: whole or not at all)
     "train": "nothing was saved",
     "evaluate": "",
@@ -60,6 +60,15 @@ def check_options(args) -> None:
             check("--" + dest.replace("_", "-"), value)
 
 
+def _widths_help() -> str:
+    """The recipes' hidden widths, e.g. '512,256; the vae 1024 for a --latent-dim over 8'."""
+    def text(widths):
+        return ",".join(map(str, widths))
+    wide = [f"the {n} {text(r.wide_hidden_dims)} for a --latent-dim over {r.wide_above}" for n, r in RECIPES.items()
+            if r.wide_above is not None]
+    return "; ".join([text(DEFAULTS.hidden_dims), *wide])
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m aelib",
@@ -74,7 +83,7 @@ def make_parser() -> argparse.ArgumentParser:
                        + ")")
     train.add_argument("--latent-dim", type=_whole_number, default=2, help="size of the code z (default 2)")
     train.add_argument("--hidden-dims", type=_widths, default=None, help="encoder layer widths, e.g. 512,256 "
-                       f"(the decoder mirrors them; default {','.join(map(str, DEFAULTS.hidden_dims))})")
+                       f"(the decoder mirrors them; default: the model's recipe, {_widths_help()})")
     train.add_argument("--prior", choices=PRIOR_NAMES, default=None, help="aae/caae only: the prior p(z) "
                        "(default gaussian)")
     train.add_argument("--label-guided", action="store_true", help="aae/caae with a mixture or swiss_roll prior: "
@@ -89,7 +98,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "probability each time an image is served (dynamic binarisation, a regulariser)")
     train.add_argument("--shift", type=_whole_number, default=None, help="move every training image by a random "
                        f"0..N pixels each time it is served (augmentation; default {DEFAULTS.shift})")
-    train.add_argument("--batch-size", type=_whole_number, default=None, help=f"default {DEFAULTS.batch_size}")
+    train.add_argument("--batch-size", type=_whole_number, default=None, help="default: the model's recipe, " + ", ".join(f"{n} {r.batch_size}" for n, r in RECIPES.items()))
     train.add_argument("--lr", type=_number, default=None, help=f"Adam learning rate (default {DEFAULTS.lr:g})")
     train.add_argument("--seed", type=_whole_number, default=0, help="random seed (default 0)")
     train.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")

@@ -53,11 +53,11 @@ class Config:
     def __post_init__(self):
         self.name = checks.one_of("model name", self.name.lower() if isinstance(self.name, str) else self.name,
                                   tuple(MODELS))
+        self.latent_dim = checks.positive_int("latent_dim", self.latent_dim)
         defaults = recipe(self.name)          # aelib.recipes: one table of every model's defaults
         for key in ARCHITECTURE:
             if getattr(self, key) is None:
-                setattr(self, key, getattr(defaults, key))
-        self.latent_dim = checks.positive_int("latent_dim", self.latent_dim)
+                setattr(self, key, defaults.widths(self.latent_dim) if key == "hidden_dims" else getattr(defaults, key))
         self.hidden_dims = checks.widths("hidden_dims", self.hidden_dims)
         self.disc_hidden_dims = checks.widths("disc_hidden_dims", self.disc_hidden_dims)
         self.dropout = checks.fraction("dropout", self.dropout)

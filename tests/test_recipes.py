@@ -63,3 +63,18 @@ def test_none_means_the_recipe_in_build_but_not_in_a_checkpoint(tmp_path):
     """build(dropout=None) is the recipe's dropout; a checkpoint whose config says None is refused (test_checkpoints
     covers the message)."""
     assert aelib.build("vae", dropout=None, hidden_dims=None).config == aelib.build("vae").config
+
+
+def test_a_recipe_can_widen_the_network_for_many_dimensional_codes(small_recipes, monkeypatch, tmp_path):
+    """wide_above: codes of more dims than this get wide_hidden_dims, in build, the CLI and a saved checkpoint."""
+    monkeypatch.setitem(recipes.RECIPES, "vae", replace(small_recipes["vae"], wide_above=3, wide_hidden_dims=(40,)))
+    assert aelib.build("vae", latent_dim=3).config.hidden_dims == (24,)
+    wide = aelib.build("vae", latent_dim=4)
+    assert wide.config.hidden_dims == (40,) and wide.encoder.net[0].out_features == 40
+    assert aelib.build("cvae", latent_dim=4).config.hidden_dims == (24,)      # only the recipe that says so
+    assert aelib.build("vae", latent_dim=4, hidden_dims=(8,)).config.hidden_dims == (8,)
+    args = cli.make_parser().parse_args(["train", "vae", "--latent-dim", "4"])
+    assert cli.model_from_args(args).config.hidden_dims == (40,)
+    aelib.save(wide, tmp_path / "wide.pt")
+    monkeypatch.setitem(recipes.RECIPES, "vae", small_recipes["vae"])     # the table changes after saving
+    assert aelib.load(tmp_path / "wide.pt").config.hidden_dims == (40,)
