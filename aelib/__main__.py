@@ -35,7 +35,8 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def _widths(text: str) -> tuple[int, ...]:
+def parse_widths(text: str) -> tuple[int, ...]:
+    """argparse type for layer widths, "512,256" -> (512, 256); their values are checked by check_options."""
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
@@ -82,7 +83,7 @@ def make_parser() -> argparse.ArgumentParser:
                        "(default: the model's recipe, " + ", ".join(f"{n} {r.epochs}" for n, r in RECIPES.items())
                        + ")")
     train.add_argument("--latent-dim", type=_whole_number, default=2, help="size of the code z (default 2)")
-    train.add_argument("--hidden-dims", type=_widths, default=None, help="encoder layer widths, e.g. 512,256 "
+    train.add_argument("--hidden-dims", type=parse_widths, default=None, help="encoder layer widths, e.g. 512,256 "
                        f"(the decoder mirrors them; default: the model's recipe, {_widths_help()})")
     train.add_argument("--prior", choices=PRIOR_NAMES, default=None, help="aae/caae only: the prior p(z) "
                        "(default gaussian)")
@@ -98,7 +99,8 @@ def make_parser() -> argparse.ArgumentParser:
                        "probability each time an image is served (dynamic binarisation, a regulariser)")
     train.add_argument("--shift", type=_whole_number, default=None, help="move every training image by a random "
                        f"0..N pixels each time it is served (augmentation; default {DEFAULTS.shift})")
-    train.add_argument("--batch-size", type=_whole_number, default=None, help="default: the model's recipe, " + ", ".join(f"{n} {r.batch_size}" for n, r in RECIPES.items()))
+    train.add_argument("--batch-size", type=_whole_number, default=None, help="default: the model's recipe, "
+                       + ", ".join(f"{n} {r.batch_size}" for n, r in RECIPES.items()))
     train.add_argument("--lr", type=_number, default=None, help=f"Adam learning rate (default {DEFAULTS.lr:g})")
     train.add_argument("--seed", type=_whole_number, default=0, help="random seed (default 0)")
     train.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")

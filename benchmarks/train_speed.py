@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 import aelib
 from machine import cpu_name   # benchmarks/machine.py (this folder is on sys.path when run as a script)
+from aelib.__main__ import parse_widths     # the command line's parser of "512,256"
 from aelib.data import MNIST, load_offline, write_mnist_raw
 
 LR = 1e-3
@@ -39,7 +40,8 @@ def parse_args():
     p.add_argument("--models", default=",".join(aelib.MODELS), help="comma list (default: all five)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--latent-dim", type=int, default=20)
-    p.add_argument("--hidden-dims", default="400", help="comma list of encoder widths, e.g. 512,256")
+    p.add_argument("--hidden-dims", type=parse_widths, default=(400,),
+                   help="comma list of encoder widths, e.g. 512,256")
     p.add_argument("--epochs", type=int, default=1, help="epochs per timed run (of the repeated data)")
     p.add_argument("--repeat", type=int, default=5, help="repeat the 4,000 digits this many times per epoch")
     p.add_argument("--trials", type=int, default=2, help="timed runs per pipeline; the fastest is reported")
@@ -136,7 +138,6 @@ def main():
     args = parse_args()
     aelib.use_threads(args.threads)   # fit would apply the policy anyway; the matmul peak runs with the same count
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    args.hidden_dims = tuple(int(w) for w in args.hidden_dims.split(","))
     data = load_offline()
     x, y = data.train_x.repeat(args.repeat, 1, 1, 1), data.train_y.repeat(args.repeat)
     n = args.epochs * len(x)
