@@ -161,7 +161,8 @@ def fit(model: AE, data, epochs: int | None = None, batch_size: int | None = Non
     """Train ``model`` and return its per-epoch loss history.
 
     ``epochs``, ``batch_size``, ``lr``, ``binarize`` and ``shift`` left out (or None) come from the model's recipe
-    (:data:`aelib.recipes.RECIPES`: 20 epochs, the CVAE 60; batches of 64, the VAE 32; lr 1e-3; no augmentation).
+    (:data:`aelib.recipes.RECIPES`: 20 epochs, the CVAE 60 and the CAAE 40; batches of 64, the VAE 32; lr 1e-3;
+    no augmentation but the CVAE's 1-pixel shifts).
 
     ``data``: an :class:`~aelib.data.MNIST` (its training split is used), a tuple ``(images, labels)`` or a tensor
     of images. ``callback(epoch, losses, model)`` runs after each epoch (notebooks use it to draw as they train).

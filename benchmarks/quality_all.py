@@ -2,11 +2,11 @@
 
     python benchmarks/quality_all.py [--test-dir ../shared/mnist] [--out checkpoints/quality_all] [--reuse]
 
-Trains, with the command line's defaults (aelib/recipes.py: 20 epochs, the CVAE 60; batch 64, the VAE 32; latent_dim
-2, Adam lr 1e-3, seed 0; other options as in RUNS), the ae, vae, cvae, aae (Gaussian prior), aae with the label-guided
-mixture prior, and caae on the 4,000 offline training digits (``aelib.data.load_offline()``, whatever the network
-offers), saves their checkpoints to ``--out``, trains the digit judge on the same 4,000 digits, and prints the table
-of ``python -m aelib evaluate`` on:
+Trains, with the command line's defaults (aelib/recipes.py: 20 epochs, the CVAE 60, the CAAE 40; batch 64, the VAE 32;
+latent_dim 2, Adam lr 1e-3, seed 0; other options as in RUNS), the ae, vae, cvae, aae (Gaussian prior), aae with the
+label-guided mixture prior, and caae on the 4,000 offline training digits (``aelib.data.load_offline()``, whatever the
+network offers), saves their checkpoints to ``--out``, trains the digit judge on the same 4,000 digits, and prints the
+table of ``python -m aelib evaluate`` on:
 
 * the official MNIST test split (10,000 digits) when ``--test-dir`` holds its t10k IDX files (default
   ../shared/mnist next to the repository): used for evaluation only, never for training or tuning;
