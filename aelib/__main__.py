@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from .recipes import RECIPES, default_epochs
+from . import recipes
+from .recipes import default_epochs
 
-DEFAULTS = RECIPES["ae"]   # the recipe of every model but where it says otherwise (aelib/recipes.py)
 INTERRUPTED = {  # what Ctrl-C leaves behind, by command (every file is written atomically: whole or not at all)
     "train": "nothing was saved",
     "evaluate": "",
@@ -65,9 +65,16 @@ def _widths_help() -> str:
     """The recipes' hidden widths, e.g. '512,256; the vae 1024 for a --latent-dim over 8'."""
     def text(widths):
         return ",".join(map(str, widths))
-    wide = [f"the {n} {text(r.wide_hidden_dims)} for a --latent-dim over {r.wide_above}" for n, r in RECIPES.items()
-            if r.wide_above is not None]
-    return "; ".join([text(DEFAULTS.hidden_dims), *wide])
+    wide = [f"the {n} {text(r.wide_hidden_dims)} for a --latent-dim over {r.wide_above}"
+            for n, r in recipes.RECIPES.items() if r.wide_above is not None]
+    return "; ".join([text(recipes.recipe("ae").hidden_dims), *wide])
+
+
+def _recipe_help(field: str) -> str:
+    """A recipe field's default for the help text, e.g. 'default 0, the caae 0.1' (aelib/recipes.py)."""
+    common = getattr(recipes.recipe("ae"), field)     # the AE's recipe is the default one: it changes nothing
+    others = [f"the {n} {getattr(r, field):g}" for n, r in recipes.RECIPES.items() if getattr(r, field) != common]
+    return "default " + ", ".join([f"{common:g}", *others])
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -80,8 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
                                             "held-out metrics on the test split.")
     train.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help=f"one of {', '.join(MODEL_NAMES)}")
     train.add_argument("--epochs", type=_whole_number, default=None, help="passes over the training set "
-                       "(default: the model's recipe, " + ", ".join(f"{n} {r.epochs}" for n, r in RECIPES.items())
-                       + ")")
+                       f"({_recipe_help('epochs')})")
     train.add_argument("--latent-dim", type=_whole_number, default=2, help="size of the code z (default 2)")
     train.add_argument("--hidden-dims", type=parse_widths, default=None, help="encoder layer widths, e.g. 512,256 "
                        f"(the decoder mirrors them; default: the model's recipe, {_widths_help()})")
@@ -90,18 +96,18 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-guided", action="store_true", help="aae/caae with a mixture or swiss_roll prior: "
                        "the digit picks the prior component")
     train.add_argument("--dropout", type=_number, default=None, help="dropout after each hidden layer during "
-                       f"training, in [0, 1) (default {DEFAULTS.dropout:g})")
+                       f"training, in [0, 1) ({_recipe_help('dropout')})")
     train.add_argument("--beta", type=_number, default=None, help="vae/cvae only: the KL's weight in the loss, "
                        "recon + beta * KL (default 1: the ELBO; see notebook 08)")
     train.add_argument("--free-bits", type=_number, default=None, help="vae/cvae only: nats of KL per code "
                        "dimension that cost nothing (free bits; default 0)")
-    train.add_argument("--binarize", action="store_true", default=None, help="redraw every pixel as 0/1 with its grey level as the "
-                       "probability each time an image is served (dynamic binarisation, a regulariser)")
+    train.add_argument("--binarize", action="store_true", default=None, help="redraw every pixel as 0/1 with its "
+                       "grey level as the probability each time an image is served (dynamic binarisation, a "
+                       "regulariser)")
     train.add_argument("--shift", type=_whole_number, default=None, help="move every training image by a random "
-                       f"0..N pixels each time it is served (augmentation; default {DEFAULTS.shift})")
-    train.add_argument("--batch-size", type=_whole_number, default=None, help="default: the model's recipe, "
-                       + ", ".join(f"{n} {r.batch_size}" for n, r in RECIPES.items()))
-    train.add_argument("--lr", type=_number, default=None, help=f"Adam learning rate (default {DEFAULTS.lr:g})")
+                       f"0..N pixels each time it is served (augmentation; {_recipe_help('shift')})")
+    train.add_argument("--batch-size", type=_whole_number, default=None, help=_recipe_help("batch_size"))
+    train.add_argument("--lr", type=_number, default=None, help=f"Adam learning rate ({_recipe_help('lr')})")
     train.add_argument("--seed", type=_whole_number, default=0, help="random seed (default 0)")
     train.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
     train.add_argument("--out", type=Path, default=None, help="checkpoint path (default checkpoints/MODEL.pt)")

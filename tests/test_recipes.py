@@ -78,3 +78,12 @@ def test_a_recipe_can_widen_the_network_for_many_dimensional_codes(small_recipes
     aelib.save(wide, tmp_path / "wide.pt")
     monkeypatch.setitem(recipes.RECIPES, "vae", small_recipes["vae"])     # the table changes after saving
     assert aelib.load(tmp_path / "wide.pt").config.hidden_dims == (40,)
+
+
+def test_the_cli_help_names_each_recipes_default(small_recipes, monkeypatch, capsys):
+    monkeypatch.setitem(recipes.RECIPES, "caae", replace(small_recipes["caae"], dropout=0.5, epochs=7))
+    with pytest.raises(SystemExit):
+        cli.make_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 2, the caae 7)" in text and "(default 0.25, the caae 0.5)" in text
+    assert "default 100" in text and "default 0.0003" in text and "default 0, the cvae 1)" in text
