@@ -158,8 +158,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def model_from_args(args):
     """The untrained model that `train` options describe (seeded); bad combinations fail here, before any work."""
-    from aelib import recipes
-
     config = {"latent_dim": args.latent_dim}
     if args.dropout is not None:
         config["dropout"] = args.dropout
