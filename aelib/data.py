@@ -49,6 +49,15 @@ class MNIST:
     def __repr__(self):
         return (f"MNIST(train={len(self.train_x):,}, test={len(self.test_x):,}, source={self.source!r})")
 
+    def validation_split(self, size: int = 500) -> "MNIST":
+        """The training digits cut in two, for choosing hyper-parameters without reading the test digits: the
+        returned MNIST trains on all but the last ``size`` training digits and holds those ``size`` out as its
+        test split (the validation digits). The real test digits are not in it."""
+        size = checks.whole("size", size, low=1, high=len(self.train_x) - 1)
+        n = len(self.train_x) - size
+        return MNIST(self.train_x[:n], self.train_y[:n], self.train_x[n:], self.train_y[n:],
+                     source=f"validation split of {self.source}: {n:,} training digits, the last {size:,} held out")
+
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Where MNIST is looked for: ``root``, else ``$AELIB_DATA``, else ``./data``."""

@@ -25,6 +25,26 @@ BUDGET_TRAIN_SIZE = OFFLINE_TRAIN_SIZE   # a notebook's epochs are passes over t
 NOTEBOOK_TEST_PER_DIGIT = 100  # the notebooks evaluate on at most 100 test digits of each class
 
 
+class ClaimError(AssertionError):
+    """A sentence of a notebook's prose that its own output no longer bears out."""
+
+
+def check(holds, claim: str) -> None:
+    """Print ``✓ claim`` when ``holds`` is true: the prose beside the output says ``claim``, and this line proves it.
+
+    When it is false, a full run stops with :class:`ClaimError` naming the claim (the prose must be fixed before the
+    notebook is saved); a quick run (short training, rough numbers) prints ``✗ ... (not shown by this quick run)``
+    and goes on."""
+    holds = bool(holds)
+    if holds:
+        print(f"✓ {claim}")
+    elif quick_mode():
+        print(f"✗ {claim} (not shown by this quick run: its training is a tenth of the full one)")
+    else:
+        raise ClaimError(f"the notebook says '{claim}', but this run does not show it: fix the prose (or the "
+                         "code) before saving the notebook")
+
+
 def quick_mode() -> bool:
     """True when ``CI`` or ``AELIB_QUICK`` is set to anything but "" / "0" / "false"."""
     return any(os.environ.get(var, "").lower() not in ("", "0", "false", "no") for var in ("CI", "AELIB_QUICK"))

@@ -5,6 +5,7 @@ Each model knows its own step (the AAE's reconstruction -> discriminator -> gene
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -271,5 +272,31 @@ def _training_tensors(data):
 
 def _progress_bar(total: int, desc: str, disable: bool):
     from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
 
-    return tqdm(total=total, desc=desc, disable=disable, unit="batch", leave=True, mininterval=0.5)
+    kind = _finished_line_bar_class() if issubclass(tqdm, notebook_tqdm) and not disable else tqdm
+    return kind(total=total, desc=desc, disable=disable, unit="batch", leave=True, mininterval=0.5)
+
+
+@functools.cache
+def _finished_line_bar_class():
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_tqdm
+    from tqdm.std import tqdm as text_tqdm
+
+    class FinishedLineBar(notebook_tqdm):
+        """tqdm's live bar in a notebook that leaves one line of text when it closes: a saved notebook then shows
+        the finished bar (in JupyterLab, on GitHub, on the website), not the widget's stored "0%" fallback."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, display=False, **kwargs)
+            self._handle = display(self.container, display_id=True)
+
+        def close(self):
+            if self.disable:
+                return
+            super().close()
+            self._handle.update({"text/plain": text_tqdm.__str__(self)}, raw=True)
+
+    return FinishedLineBar
+

@@ -71,3 +71,33 @@ def test_in_a_kernel_figures_are_shown_as_palette_pngs_that_look_the_same(monkey
     a = np.asarray(Image.open(io.BytesIO(shown)).convert("RGB"), dtype=float)
     b = np.asarray(Image.open(io.BytesIO(full)).convert("RGB"), dtype=float)
     assert a.shape == b.shape and np.abs(a - b).mean() < 1.0 and np.abs(a - b).max() <= 16
+
+
+def test_check_ticks_a_claim_that_holds_and_stops_a_full_run_on_one_that_does_not(monkeypatch, capsys):
+    import pytest
+
+    from aelib.notebook import ClaimError, check
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("AELIB_QUICK", "0")
+    check(2 > 1, "the rate falls as beta grows")
+    assert capsys.readouterr().out == "✓ the rate falls as beta grows\n"
+    with pytest.raises(ClaimError, match="the rate falls as beta grows"):
+        check(1 > 2, "the rate falls as beta grows")
+    monkeypatch.setenv("AELIB_QUICK", "1")        # a quick run reports and goes on
+    check(False, "all 8 dimensions stay active")
+    out = capsys.readouterr().out
+    assert out.startswith("✗ all 8 dimensions stay active") and "quick run" in out
+
+
+def test_validation_split_holds_out_training_digits_and_never_the_test_digits(offline_data):
+    import pytest
+
+    split = offline_data.validation_split(500)
+    n = len(offline_data.train_x) - 500
+    assert torch.equal(split.train_x, offline_data.train_x[:n])
+    assert torch.equal(split.test_x, offline_data.train_x[n:]) and torch.equal(split.test_y, offline_data.train_y[n:])
+    assert "validation split" in split.source
+    for bad in (0, len(offline_data.train_x), 2.5, True):
+        with pytest.raises(aelib.AelibError, match="size must be"):
+            offline_data.validation_split(bad)

@@ -79,3 +79,15 @@ def test_explorers_are_stored_live_and_as_a_picture(path):
         if "entries" in entry["state"]:   # the posterior explorer: the digit shown is one it can draw offline
             shown_index = entry["state"]["index"]
             assert any(e["index"] == shown_index for e in entry["state"]["entries"]), f"{model_id}: digit missing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_hold_no_failed_claim_and_no_unfinished_progress_bar(path):
+    """Every claim check (aelib.notebook.check) stored in a committed notebook held in a full run, and a training
+    cell shows its finished bar as text, not the tqdm widget's "0%" fallback."""
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+            assert "✗" not in text and "ClaimError" not in text, f"{path.name}, code cell {i}: a failed claim"
+            assert " 0%|" not in text, f"{path.name}, code cell {i}: an unfinished progress bar is stored"

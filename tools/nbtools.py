@@ -2,7 +2,7 @@
 
     python tools/nbtools.py sync            # rewrite nav cells + the index table + metadata (idempotent)
     python tools/nbtools.py check           # exit 1 if sync would change anything (the tests call this)
-    python tools/nbtools.py run [NB ...]    # execute notebooks in full mode, in place, then sync
+    python tools/nbtools.py run [NB ...]    # execute notebooks in full mode, in place, then sync them
 
 Notebooks are notebooks/NN_slug.ipynb. Each one's title is the first '# ' heading of its first cell; its goals are
 the first paragraph after the title. The last cell of every notebook is a generated navigation cell (tag ``nav``);
@@ -94,16 +94,27 @@ def synced(path: Path, paths: list[Path]) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def sync(check_only: bool = False) -> list[str]:
+def sync(check_only: bool = False, only: list[Path] | None = None) -> list[str]:
+    """Rewrite every notebook (or those in ``only``) that is not as :func:`synced` says; return their names."""
     paths = notebooks()
     changed = []
-    for path in paths:
+    for path in only or paths:
         text = synced(path, paths)
         if path.read_text() != text:
             changed.append(path.name)
             if not check_only:
-                path.write_text(text)
+                _write_atomically(path, text)
     return changed
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A failed write (disk full, Ctrl-C) leaves the old notebook whole, never a cut-off one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def run(names: list[str]) -> None:
@@ -127,7 +138,7 @@ def run(names: list[str]) -> None:
         size = path.stat().st_size
         print(f"{path.name}: {time.perf_counter() - start:.0f} s, {size / 1e6:.2f} MB; "
               f"explorers {counts['explorers']} ({counts['shared']} sharing a decoder)")
-    sync()
+    sync(only=targets)
 
 
 def main(argv: list[str]) -> int:
