@@ -18,6 +18,9 @@ import torch
 from .errors import AelibError
 
 MAX_SEED = 2 ** 32 - 1   # NumPy's limit; seed_everything seeds NumPy too
+IMAGE_SHAPE = (1, 28, 28)   # an MNIST image: one channel of 28 x 28 pixels
+N_PIXELS = 28 * 28
+N_CLASSES = 10
 
 
 def got(value) -> str:
@@ -138,3 +141,53 @@ def generator(name: str, value) -> torch.Generator | None:
         raise AelibError(f"{name} must be a torch.Generator on the CPU, e.g. torch.Generator().manual_seed(0), "
                          f"or None, got {got(value)}")
     return value
+
+
+# ------------------------------------------------------------------------------------------ images and labels
+def check_images(x) -> torch.Tensor:
+    """Images as float tensor (N, 1, 28, 28); also accepts (N, 28, 28) and (N, 784). Clear error otherwise."""
+    if not torch.is_tensor(x):
+        raise AelibError(f"images must be a torch.Tensor, got {type(x).__name__}; use torch.as_tensor(x)")
+    if not x.is_floating_point():
+        raise AelibError(f"images must be floats in [0, 1], got dtype {x.dtype}; for 0..255 bytes use x.float() / 255")
+    if x.dim() == 2 and x.shape[1] == N_PIXELS or x.dim() == 3 and tuple(x.shape[1:]) == IMAGE_SHAPE[1:]:
+        x = x.reshape(-1, *IMAGE_SHAPE)
+    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise AelibError(f"images must have shape (N, 1, 28, 28) (or (N, 784)), got {tuple(x.shape)}")
+    check_pixels(x)
+    return x
+
+
+def check_pixels(x: torch.Tensor) -> None:
+    """Raise AelibError unless every pixel of ``x`` is a number in [0, 1]: the loss treats pixels as probabilities,
+    so 0..255 values train to losses of ~1e11 and NaN pixels give NaN codes. One pass over ``x`` (min and max)."""
+    if not x.numel():
+        return
+    low, high = (v.item() for v in torch.aminmax(x.detach()))
+    if low >= 0 and high <= 1:      # False for NaN
+        return
+    if not torch.isfinite(x).all():
+        kinds = " or ".join(kind for kind, found in (("NaN", x.isnan().any()), ("infinite", x.isinf().any())) if found)
+        images = int((~torch.isfinite(x)).flatten(1).any(1).sum())
+        raise AelibError(f"{images:,} of {len(x):,} images contain {kinds} pixel values; pixels must be numbers in "
+                         "[0, 1]: fix or drop those images")
+    fix = "divide by 255 (x / 255)" if high > 1 and low >= 0 and high <= 255 else \
+        "rescale them to [0, 1] (e.g. undo a normalisation: x * std + mean)"
+    raise AelibError(f"images must be floats in [0, 1], got values from {low:.4g} to {high:.4g}: {fix}")
+
+
+def check_labels(y, n: int) -> torch.Tensor:
+    """Digit labels as int64 of shape (n,); an int means "this digit for all n". Clear error otherwise."""
+    try:
+        y = torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError):
+        raise AelibError(f"labels must be integers 0..9 (an int, a list or a tensor), got {got(y)}") from None
+    if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
+        raise AelibError(f"labels must be integers 0..9, got dtype {y.dtype}")
+    if y.dim() == 0:
+        y = y.expand(n)
+    if tuple(y.shape) != (n,):
+        raise AelibError(f"labels must have shape ({n},), one per image, got {tuple(y.shape)}")
+    if n and (int(y.min()) < 0 or int(y.max()) >= N_CLASSES):
+        raise AelibError(f"labels must be digits 0..{N_CLASSES - 1}, got values from {int(y.min())} to {int(y.max())}")
+    return y.long()

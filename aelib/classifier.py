@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from .data import random_shift
 from .errors import AelibError
 from .files import atomic_write, why_not_writable
-from .models import check_images, check_labels, evaluating
+from .checks import check_images, check_labels
+from .networks import evaluating
 from .train import scaled_epochs
 
 CACHE_ENV = "AELIB_CACHE"

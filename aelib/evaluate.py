@@ -17,7 +17,8 @@ import torch
 
 from . import checks, losses, metrics
 from .errors import AelibError
-from .models import AE, evaluating
+from .models import AE
+from .networks import evaluating
 
 EVAL_BATCH = 500  # images per forward pass when evaluating
 ELBO_SAMPLES = 10  # draws of z per image for the held-out ELBO (less noise than one; the same expectation)

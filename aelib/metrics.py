@@ -21,7 +21,8 @@ import torch
 
 from . import checks
 from .errors import AelibError
-from .models import N_CLASSES, check_images, check_labels, evaluating
+from .checks import N_CLASSES, check_images, check_labels
+from .networks import evaluating
 from .priors import make_prior
 
 MAX_POINTS = 2000   # prior matching compares at most this many codes with as many prior samples

@@ -17,22 +17,18 @@ Training goes through ``loss(x, y)`` / ``training_step(x, y, optimizers)``, whic
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import checks, losses
+from .checks import IMAGE_SHAPE, N_CLASSES, N_PIXELS, check_images, check_labels  # noqa: F401 (aelib.models.N_PIXELS)
 from .errors import AelibError
+from .networks import MLP, Decoder, Discriminator, Encoder, inference  # noqa: F401 (aelib.models.MLP)
 from .priors import PRIORS, make_prior
 from .recipes import ARCHITECTURE, recipe
 
-IMAGE_SHAPE = (1, 28, 28)
-N_PIXELS = 28 * 28
-N_CLASSES = 10
 MAX_PARAMETERS = 10 ** 9   # 4 GB of float32 weights; the default VAE has 1.1 M
 
 
@@ -77,92 +73,6 @@ class Config:
         d["hidden_dims"] = list(self.hidden_dims)
         d["disc_hidden_dims"] = list(self.disc_hidden_dims)
         return d
-
-
-# ---------------------------------------------------------------------------------------------- building blocks
-class MLP(nn.Sequential):
-    """Linear -> ReLU (-> Dropout) for each hidden width, then a final Linear to ``out_dim``.
-
-    With ``n_classes`` > 0 the forward pass also takes the digit labels ``y``, and the one-hot label joins the input
-    of *every* Linear layer, not only the first: each layer then has its own weights for the label, so the digit can
-    steer the network all the way to the pixels (measured: README, "Why the models look as they do").
-    """
-
-    def __init__(self, in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, dropout: float = 0.0,
-                 n_classes: int = 0):
-        layers: list[nn.Module] = []
-        for width in hidden_dims:
-            layers += [nn.Linear(in_dim + n_classes, width), nn.ReLU()]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            in_dim = width
-        layers.append(nn.Linear(in_dim + n_classes, out_dim))
-        super().__init__(*layers)
-        self.n_classes = n_classes
-
-    def forward(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.n_classes:
-            return super().forward(h)
-        label = F.one_hot(y, self.n_classes).to(h.dtype)
-        for layer in self:
-            h = layer(torch.cat([h, label], dim=1) if isinstance(layer, nn.Linear) else h)
-        return h
-
-
-class Encoder(nn.Module):
-    """Image (and, when conditional, the digit) -> ``out_dim`` numbers."""
-
-    def __init__(self, out_dim: int, hidden_dims, n_classes: int = 0, dropout: float = 0.0):
-        super().__init__()
-        self.net = MLP(N_PIXELS, hidden_dims, out_dim, dropout, n_classes)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x.flatten(1), y)
-
-
-class Decoder(nn.Module):
-    """Code z (and, when conditional, the digit) -> pixel logits of shape (N, 1, 28, 28)."""
-
-    def __init__(self, latent_dim: int, hidden_dims, n_classes: int = 0, dropout: float = 0.0):
-        super().__init__()
-        self.net = MLP(latent_dim, hidden_dims, N_PIXELS, dropout, n_classes)
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(z, y).view(-1, *IMAGE_SHAPE)
-
-
-class Discriminator(nn.Module):
-    """Code z (and, for the CAAE or a label-guided prior, the digit) -> one logit: "was z drawn from the prior?"."""
-
-    def __init__(self, latent_dim: int, hidden_dims, n_classes: int = 0):
-        super().__init__()
-        self.net = MLP(latent_dim, hidden_dims, 1, n_classes=n_classes)
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(z, y).squeeze(1)
-
-
-def _inference(method):
-    """Run ``method`` in eval mode (dropout off) without gradients, then restore the training flag."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with evaluating(self):
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module):
-    """Context manager: eval mode and no gradients inside; the previous mode is restored on exit."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        model.train(was_training)
 
 
 # ------------------------------------------------------------------------------------------------------- models
@@ -229,25 +139,25 @@ class AE(nn.Module):
         return {k: v.detach() for k, v in terms.items()}
 
     # --- inference: eval mode, no gradients, checked inputs ---------------------------------------------------
-    @_inference
+    @inference
     def encode(self, x: torch.Tensor, y=None) -> torch.Tensor:
         """The code of each image, shape (N, latent_dim) (for the VAE/CVAE: the posterior mean)."""
         x, y = self.check_inputs(x, y)
         return self.code(x, y)
 
-    @_inference
+    @inference
     def decode(self, z: torch.Tensor, y=None) -> torch.Tensor:
         """Pixel probabilities p(x|z) (the Bernoulli means), shape (N, 1, 28, 28)."""
         z = self.check_codes(z)
         return torch.sigmoid(self.decoder(z, self.check_labels(y, len(z))))
 
-    @_inference
+    @inference
     def reconstruct(self, x: torch.Tensor, y=None) -> torch.Tensor:
         """decode(encode(x)): pixel probabilities, shape (N, 1, 28, 28)."""
         x, y = self.check_inputs(x, y)
         return torch.sigmoid(self.decoder(self.code(x, y), y))
 
-    @_inference
+    @inference
     def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
         """n new images: decode codes drawn from the prior, shape (n, 1, 28, 28).
 
@@ -443,8 +353,10 @@ def _step(optimizer, loss):
 MODELS: dict[str, type[AE]] = {cls.name: cls for cls in (AE, VAE, CVAE, AAE, CAAE)}
 
 
-def build(name: str, **config) -> AE:
-    """A new model: ``build("vae", latent_dim=20, hidden_dims=(400,))``. See :class:`Config` for the options."""
+def build(name: str, seed: int | None = None, **config) -> AE:
+    """A new model: ``build("vae", latent_dim=20, hidden_dims=(400,))``. See :class:`Config` for the options; what
+    you leave out comes from the model's recipe (:mod:`aelib.recipes`). With ``seed``, the initial weights are drawn
+    from it: the same seed, the same model."""
     valid = {f.name for f in fields(Config)} - {"name"}
     unknown = set(config) - valid
     if unknown:
@@ -455,6 +367,8 @@ def build(name: str, **config) -> AE:
     if n > MAX_PARAMETERS:
         raise AelibError(f"this config gives a model of {n:,} parameters ({4 * n / 1e9:,.0f} GB of weights), over "
                          f"aelib's limit of {MAX_PARAMETERS:,}: choose a smaller latent_dim or smaller hidden_dims")
+    if seed is not None:
+        torch.manual_seed(checks.seed("seed", seed))
     return MODELS[cfg.name](cfg)
 
 
@@ -466,53 +380,3 @@ def skeleton(config: Config) -> AE:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-# --------------------------------------------------------------------------------------------- input validation
-def check_images(x) -> torch.Tensor:
-    """Images as float tensor (N, 1, 28, 28); also accepts (N, 28, 28) and (N, 784). Clear error otherwise."""
-    if not torch.is_tensor(x):
-        raise AelibError(f"images must be a torch.Tensor, got {type(x).__name__}; use torch.as_tensor(x)")
-    if not x.is_floating_point():
-        raise AelibError(f"images must be floats in [0, 1], got dtype {x.dtype}; for 0..255 bytes use x.float() / 255")
-    if x.dim() == 2 and x.shape[1] == N_PIXELS or x.dim() == 3 and tuple(x.shape[1:]) == IMAGE_SHAPE[1:]:
-        x = x.reshape(-1, *IMAGE_SHAPE)
-    if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-        raise AelibError(f"images must have shape (N, 1, 28, 28) (or (N, 784)), got {tuple(x.shape)}")
-    check_pixels(x)
-    return x
-
-
-def check_pixels(x: torch.Tensor) -> None:
-    """Raise AelibError unless every pixel of ``x`` is a number in [0, 1]: the loss treats pixels as probabilities,
-    so 0..255 values train to losses of ~1e11 and NaN pixels give NaN codes. One pass over ``x`` (min and max)."""
-    if not x.numel():
-        return
-    low, high = (v.item() for v in torch.aminmax(x.detach()))
-    if low >= 0 and high <= 1:      # False for NaN
-        return
-    if not torch.isfinite(x).all():
-        kinds = " or ".join(kind for kind, found in (("NaN", x.isnan().any()), ("infinite", x.isinf().any())) if found)
-        images = int((~torch.isfinite(x)).flatten(1).any(1).sum())
-        raise AelibError(f"{images:,} of {len(x):,} images contain {kinds} pixel values; pixels must be numbers in "
-                         "[0, 1]: fix or drop those images")
-    fix = "divide by 255 (x / 255)" if high > 1 and low >= 0 and high <= 255 else \
-        "rescale them to [0, 1] (e.g. undo a normalisation: x * std + mean)"
-    raise AelibError(f"images must be floats in [0, 1], got values from {low:.4g} to {high:.4g}: {fix}")
-
-
-def check_labels(y, n: int) -> torch.Tensor:
-    """Digit labels as int64 of shape (n,); an int means "this digit for all n". Clear error otherwise."""
-    try:
-        y = torch.as_tensor(y)
-    except (TypeError, ValueError, RuntimeError):
-        raise AelibError(f"labels must be integers 0..9 (an int, a list or a tensor), got {checks.got(y)}") from None
-    if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-        raise AelibError(f"labels must be integers 0..9, got dtype {y.dtype}")
-    if y.dim() == 0:
-        y = y.expand(n)
-    if tuple(y.shape) != (n,):
-        raise AelibError(f"labels must have shape ({n},), one per image, got {tuple(y.shape)}")
-    if n and (int(y.min()) < 0 or int(y.max()) >= N_CLASSES):
-        raise AelibError(f"labels must be digits 0..{N_CLASSES - 1}, got values from {int(y.min())} to {int(y.max())}")
-    return y.long()

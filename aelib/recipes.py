@@ -2,12 +2,14 @@
 (``python -m aelib train``), ``figures``, the notebooks and the benchmarks all read. An argument you pass wins.
 
     aelib.recipes.recipe("cvae")          # Recipe(hidden_dims=(512, 256), ..., epochs=60, batch_size=64, ..., shift=1)
-    model = aelib.recipes.new_model("cvae", seed=0)          # build() with the recipe's architecture, seeded
+    model = aelib.build("cvae", seed=0)                      # build() takes the recipe's architecture
     history = aelib.fit(model, data, seed=0)                 # fit() with the recipe's epochs, batch size, lr, ...
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+from .errors import AelibError
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Recipe:
 
 
 _DEFAULT = Recipe()
-RECIPES = {   # each change from _DEFAULT was measured without the test digits: README, "Why the models look as they do"
+RECIPES = {   # each change from _DEFAULT was chosen without the test digits: docs/results.md, "Why the models look as they do"
     "ae": _DEFAULT,
     "vae": replace(_DEFAULT, batch_size=32, wide_above=8),   # the best validation -ELBO at every code size tried
     "cvae": replace(_DEFAULT, epochs=60, shift=1),           # every digit read as asked for, the 1s too
@@ -45,8 +47,6 @@ TRAINING = ("epochs", "batch_size", "lr", "binarize", "shift")       # what fit(
 
 def recipe(model_name: str) -> Recipe:
     """The recipe of ``model_name`` ('ae', 'vae', 'cvae', 'aae' or 'caae')."""
-    from .errors import AelibError
-
     if model_name not in RECIPES:
         raise AelibError(f"no recipe for {model_name!r}: the models are {', '.join(RECIPES)}")
     return RECIPES[model_name]
@@ -55,14 +55,3 @@ def recipe(model_name: str) -> Recipe:
 def default_epochs(model_name: str) -> int:
     """The epochs `python -m aelib train MODEL` (and ``figures``, ``fit``, the benchmarks) train for by default."""
     return recipe(model_name).epochs
-
-
-def new_model(name: str, seed: int = 0, **config):
-    """``aelib.build(name, **config)`` with its initial weights drawn from ``seed``: the same seed, the same model."""
-    import torch
-
-    from . import checks
-    from .models import build
-
-    torch.manual_seed(checks.seed("seed", seed))
-    return build(name, **config)

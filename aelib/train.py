@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import random
-import time
 from collections import defaultdict
 from typing import Callable
 
@@ -19,8 +17,10 @@ import torch
 from . import checks
 from .data import OFFLINE_TRAIN_SIZE, MNIST, Batches, check_shift
 from .errors import AelibError, DivergenceError
-from .models import AE, check_images, check_labels
+from .checks import check_images, check_labels
+from .models import AE
 from .recipes import recipe
+from .threads import cpu_snapshot, use_threads
 
 PROGRESS_EVERY = 10      # batches between progress-bar refreshes (each refresh reads the loss off the device)
 # An epoch whose mean loss is this many times the first batch's (the model before training) has diverged. Measured on
@@ -37,100 +37,6 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-THREADS_VARIABLE = "AELIB_THREADS"   # e.g. AELIB_THREADS=2; "torch" keeps torch's own choice
-# The policy: as many threads as there are cores that other processes leave free (at least 1, at most torch's own
-# count), measured before training and again after every epoch. torch's OpenMP threads meet after every operation, and
-# our MLP steps (batch 64) are short: when another process holds one core (a browser, a second notebook), the thread
-# waiting for it stalls every step. Measured on the 2-core VM, 2 epochs of the default VAE (fit only, medians):
-# nearly idle (load 1.5), 2 threads 0.78 s, 1 thread 1.22 s (so a fixed 1 would lose 56%); with one core busy,
-# torch's 2 threads 4-5x slower than idle (issue 13), 1 thread 1.1 s; with other processes on both cores (load 5-14)
-# 2 threads took 14-172 s where 1 took 0.9-4.2 s (benchmarks/busy_laptop.py; README, "Training on a busy laptop").
-# The thread count does not change the results: losses and weights were bit-identical with 1, 2, 3 and 4 threads.
-FREE_CORE_SAMPLE = 0.1   # seconds of /proc/stat watched before training when the last look is older than FRESH
-FRESH = 10.0             # seconds
-_last_snapshot: tuple[float, float, float] | None = None   # when the policy last looked
-_TORCH_START = torch.get_num_threads()   # torch's count when aelib was imported: set by nobody else yet
-_chosen: int | None = None               # the count use_threads last set
-_explicit = False                        # use_threads(n) was called: the user's choice stands
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_snapshot() -> tuple[float, float, float] | None:
-    """(wall seconds, CPU seconds busy on the whole machine, CPU seconds of this process), or None without
-    /proc/stat (not Linux)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]   # user nice system idle iowait irq softirq steal
-    except (OSError, ValueError):
-        return None
-    return time.perf_counter(), (sum(ticks) - ticks[3] - ticks[4]) / _CLOCK_TICKS, time.process_time()
-
-
-def free_cores(since: tuple[float, float, float] | None) -> float | None:
-    """Cores that processes other than this one left idle since the snapshot ``since`` (None if unknown)."""
-    now = cpu_snapshot()
-    if since is None or now is None or now[0] - since[0] < 0.05:
-        return None
-    others = max(0.0, (now[1] - since[1]) - (now[2] - since[2])) / (now[0] - since[0])
-    return (os.cpu_count() or 1) - others
-
-
-def use_threads(n: int | None = None, device=None, since: tuple[float, float, float] | None = None) -> int:
-    """Set how many CPU threads torch uses and return the count now in effect.
-
-    ``use_threads(n)`` sets ``n`` threads for the rest of the session (``fit`` then leaves them alone). Without
-    ``n``, aelib's policy (``fit`` applies it before training and after every epoch, ``aelib.notebook.setup`` and
-    the CLI once): ``$AELIB_THREADS`` if set (a positive whole number, or ``torch`` for torch's own choice); else
-    nothing changes if ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set or ``torch.set_num_threads`` was called
-    after aelib was imported (to a count other than torch's default: to insist on that one, use ``AELIB_THREADS``
-    or ``use_threads(n)``); else the cores other processes leave free since ``since`` (a :func:`cpu_snapshot`;
-    without one, watched for ``FREE_CORE_SAMPLE`` seconds), at least 1 and at most torch's own count (1 where
-    that cannot be measured). On a CUDA or MPS ``device`` nothing changes.
-    """
-    global _chosen, _explicit
-    if device is not None and _device_type(device) != "cpu":
-        return torch.get_num_threads()
-    if n is not None:
-        _chosen, _explicit = checks.positive_int("threads", n), True
-    elif _explicit:
-        return torch.get_num_threads()
-    elif os.environ.get(THREADS_VARIABLE, "").strip():
-        value = os.environ[THREADS_VARIABLE].strip()
-        if value.lower() == "torch":
-            return torch.get_num_threads()
-        try:
-            _chosen = checks.positive_int(THREADS_VARIABLE, int(value))
-        except (ValueError, AelibError):
-            raise AelibError(f"{THREADS_VARIABLE} must be a positive whole number of CPU threads (e.g. 1 or 2) or "
-                             f"'torch' (torch's own choice), got {value!r}") from None
-    elif any(os.environ.get(var, "").strip() for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
-        return torch.get_num_threads()
-    elif torch.get_num_threads() != (_TORCH_START if _chosen is None else _chosen):
-        return torch.get_num_threads()   # torch.set_num_threads was called by someone else: theirs stands
-    else:
-        global _last_snapshot
-        now = cpu_snapshot()
-        if since is None and _last_snapshot and now and 0.05 <= now[0] - _last_snapshot[0] <= FRESH:
-            since = _last_snapshot               # since the previous decision (a fit just before, the CLI's start)
-        if since is None and now is not None:
-            since = now
-            time.sleep(FREE_CORE_SAMPLE)
-        free = free_cores(since)
-        _last_snapshot = cpu_snapshot()
-        _chosen = 1 if free is None else max(1, min(_TORCH_START, int(free + 0.5)))
-    if torch.get_num_threads() != _chosen:
-        torch.set_num_threads(_chosen)
-    return torch.get_num_threads()
-
-
-def _device_type(device) -> str:
-    """'cpu', 'cuda', 'mps', ... of a device given as a str or torch.device (present on this machine or not)."""
-    try:
-        return torch.device(device).type
-    except (RuntimeError, TypeError):
-        raise AelibError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {checks.got(device)}") from None
 
 
 def seed_everything(seed: int) -> None:

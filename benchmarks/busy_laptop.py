@@ -16,7 +16,7 @@ variable (aelib's policy, ``aelib.train.use_threads``). The runs are interleaved
 medians with the load average (1 min) seen at their start. Measured figures, not a test: on a shared machine other
 work adds its own load, which is printed.
 
-Run:  python benchmarks/busy_laptop.py [--quick] [--rounds 3] [--only cli|notebook]
+Run:  python -m benchmarks.busy_laptop [--quick] [--rounds 3] [--only cli|notebook]
 """
 from __future__ import annotations
 

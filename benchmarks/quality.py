@@ -1,6 +1,6 @@
 """Held-out quality of the VAE (latent_dim 20, 10 epochs): aelib's default recipe vs pytorch/examples' recipe.
 
-    python benchmarks/quality.py [--test-dir ../shared/mnist] [--seeds 0 1 2]
+    python -m benchmarks.quality [--test-dir ../shared/mnist] [--seeds 0 1 2]
 
 "aelib" is what a user gets from ``aelib.build("vae", latent_dim=20)`` and ``aelib.fit(model, data, epochs=10)`` (the
 table in aelib/recipes.py, tuned with benchmarks/tune_recipe.py on validation digits carved from the training split).

@@ -1,6 +1,6 @@
 """Held-out quality of every model, trained as ``python -m aelib train MODEL`` trains it, in one table.
 
-    python benchmarks/quality_all.py [--test-dir ../shared/mnist] [--out checkpoints/quality_all] [--reuse]
+    python -m benchmarks.quality_all [--test-dir ../shared/mnist] [--out checkpoints/quality_all] [--reuse]
 
 Trains, with the command line's defaults (aelib/recipes.py: 20 epochs, the CVAE 60, the CAAE 40; batch 64, the VAE 32;
 latent_dim 2, Adam lr 1e-3, seed 0; other options as in RUNS), the ae, vae, cvae, aae (Gaussian prior), aae with the
@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 import aelib
-from machine import cpu_name   # benchmarks/machine.py (this folder is on sys.path when run as a script)
-from aelib.__main__ import fit_from_args, make_parser, model_from_args
+from benchmarks.machine import cpu_name
+from aelib.cli import fit_from_args, make_parser, model_from_args
 from aelib.recipes import default_epochs, recipe
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """How long the course website takes to build, how big it is, and how fast each page is ready in a browser.
 
-    python benchmarks/site_build.py                # builds into a temporary folder
-    python benchmarks/site_build.py --out site     # ... or into site/
+    python -m benchmarks.site_build                # builds into a temporary folder
+    python -m benchmarks.site_build --out site     # ... or into site/
 
 Build: the wall time of ``aelib.site.build`` (the import of aelib, nbconvert and torch is printed apart).
 Size: every file of the site, and per page its HTML (figures and explorer weights are inline).
@@ -17,20 +17,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
 
 READY = """(n) => document.readyState === "complete"
   && document.querySelectorAll(".aelib-explorer[data-ready=true]").length >= n ? performance.now() : false"""
 
 
 def load_times(site, repeats: int) -> dict[str, list[float]]:
-    import labserver
+    from tools import labserver
     from playwright.sync_api import sync_playwright
 
     from aelib.site import serve

@@ -11,7 +11,7 @@ enough to time; for the DataLoader they are written in torchvision's raw MNIST l
 both pipelines see the same samples. For aelib it also reports the matmul GFLOP/s reached and its share of the
 float32 matmul peak measured here (a 2048x2048 @ 2048x2048 product, best of a few, same thread count).
 
-Run:  python benchmarks/train_speed.py [--models vae,aae] [--batch-size 128] [--latent-dim 20] [--hidden-dims 400]
+Run:  python -m benchmarks.train_speed [--models vae,aae] [--batch-size 128] [--latent-dim 20] [--hidden-dims 400]
                                        [--epochs 1] [--repeat 5] [--trials 2]
                                        [--threads 2] [--workers 0]
 """
@@ -28,8 +28,8 @@ import torchvision
 from torch.utils.data import DataLoader
 
 import aelib
-from machine import cpu_name   # benchmarks/machine.py (this folder is on sys.path when run as a script)
-from aelib.__main__ import parse_widths     # the command line's parser of "512,256"
+from benchmarks.machine import cpu_name
+from aelib.cli import parse_widths     # the command line's parser of "512,256"
 from aelib.data import MNIST, load_offline, write_mnist_raw
 
 LR = 1e-3

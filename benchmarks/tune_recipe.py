@@ -1,6 +1,6 @@
 """Tune a model's recipe on validation digits carved from the training set (never on a test split).
 
-    python benchmarks/tune_recipe.py vae --latent-dim 20 --epochs 10 --seeds 0 1 --configs 512-256:64:1e-3 1024:32:1e-3
+    python -m benchmarks.tune_recipe vae --latent-dim 20 --epochs 10 --seeds 0 1 --configs 512-256:64:1e-3 1024:32:1e-3
 
 Each config is ``hidden widths joined by '-' : batch size : learning rate``. Trains on the first 3,500 of the 4,000
 offline training digits (a fixed random order) and prints, per config and seed, the held-out -ELBO (10 draws of z)
@@ -55,7 +55,7 @@ def main():
         hidden = tuple(int(w) for w in widths.split("-"))
         scores, seconds = [], []
         for seed in args.seeds:
-            model = aelib.recipes.new_model(args.model, seed, latent_dim=args.latent_dim, hidden_dims=hidden)
+            model = aelib.build(args.model, seed=seed, latent_dim=args.latent_dim, hidden_dims=hidden)
             start = time.perf_counter()
             aelib.fit(model, train, epochs=args.epochs, seed=seed, batch_size=int(batch), lr=float(lr), progress=False)
             seconds.append(time.perf_counter() - start)

@@ -1,7 +1,7 @@
 """How fast the latent-space explorers answer, and how much they send: in Python, and in a real browser.
 
-    python benchmarks/widget_latency.py                 # Python side + browser (JupyterLab and saved pages)
-    python benchmarks/widget_latency.py --no-browser    # Python side only
+    python -m benchmarks.widget_latency                 # Python side + browser (JupyterLab and saved pages)
+    python -m benchmarks.widget_latency --no-browser    # Python side only
 
 Python side: what building each explorer costs (encode the test digits, draw the map, pack the weights; once per
 explorer) and what it sends to the browser (weights, map, codes, the ES module), and the size of its saved page
@@ -34,18 +34,18 @@ import numpy as np
 import torch
 
 import aelib
-from aelib import widgets
+from aelib import explorers
+from aelib.explorers import latent, packing
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import labserver  # noqa: E402
+from tools import labserver
 
 # (label, notebook expression building it, key to press, CSS of the slider it presses)
 EXPLORERS = [
-    ("latent_explorer(vae)", "widgets.latent_explorer(vae, data)", "ArrowRight", ".aelib-z1 input"),
-    ("latent_explorer(cvae)", "widgets.latent_explorer(cvae, data)", "ArrowRight", ".aelib-z1 input"),
-    ("interpolation_explorer(vae)", "widgets.interpolation_explorer(vae, data)", "ArrowRight", ".aelib-t input"),
-    ("style_explorer(cvae)", "widgets.style_explorer(cvae, data)", "ArrowRight", ".aelib-z1 input"),
+    ("latent_explorer(vae)", "explorers.latent_explorer(vae, data)", "ArrowRight", ".aelib-z1 input"),
+    ("latent_explorer(cvae)", "explorers.latent_explorer(cvae, data)", "ArrowRight", ".aelib-z1 input"),
+    ("interpolation_explorer(vae)", "explorers.interpolation_explorer(vae, data)", "ArrowRight", ".aelib-t input"),
+    ("style_explorer(cvae)", "explorers.style_explorer(cvae, data)", "ArrowRight", ".aelib-z1 input"),
 ]
 
 PROBE = """() => {
@@ -88,7 +88,7 @@ DECODE_TIME = """async ([source, spec, weights]) => {
 }"""
 
 NOTEBOOK = [
-    "import aelib, torch\nfrom aelib import widgets\ndata = aelib.data.load_offline()",
+    "import aelib, torch\nfrom aelib import explorers\ndata = aelib.data.load_offline()",
     "torch.manual_seed(0)\nvae = aelib.build('vae', latent_dim=2)\ncvae = aelib.build('cvae', latent_dim=2)\n"
     "for m in (vae, cvae):\n    aelib.fit(m, data, epochs={epochs}, progress=False)",
     *[expression for _, expression, _, _ in EXPLORERS],
@@ -128,13 +128,13 @@ def python_side(data, models, out: Path) -> dict[str, Path]:
         builds = []
         for _ in range(3):
             start = time.perf_counter()
-            explorer = eval(expression, {"widgets": widgets, "data": data, **models})   # noqa: S307 (our table)
+            explorer = eval(expression, {"explorers": explorers, "data": data, **models})   # noqa: S307 (our table)
             builds.append(time.perf_counter() - start)
         name = label.replace("(", "_").rstrip(")")
         pages[label] = explorer.save_html(out / f"{name}.html")
         small = explorer.save_html(out / f"{name}_int8.html", dtype="int8")
         print(f"{label:30s} {statistics.median(builds):8.2f} {kb(len(explorer.decoder_weights)):>9s} "
-              f"{kb(len(explorer.map_png)):>8s} {kb(len(explorer.codes)):>8s} {kb(len(widgets.ESM.read_bytes())):>8s} "
+              f"{kb(len(explorer.map_png)):>8s} {kb(len(explorer.codes)):>8s} {kb(len(latent.ESM.read_bytes())):>8s} "
               f"{kb(pages[label].stat().st_size):>9s} {kb(small.stat().st_size):>10s}")
     return pages
 
@@ -168,8 +168,8 @@ def browser_side(data, models, pages: dict[str, Path], presses: int, epochs: int
         page = context.new_page()
 
         page.goto("about:blank")
-        spec, weights = widgets.pack_decoder(models["cvae"])
-        times = page.evaluate(DECODE_TIME, [widgets.ESM.read_text(), spec, base64.b64encode(weights).decode()])
+        spec, weights = packing.pack_decoder(models["cvae"])
+        times = page.evaluate(DECODE_TIME, [latent.ESM.read_text(), spec, base64.b64encode(weights).decode()])
         print(f"\nexplorer.js, one decode of the CVAE (2+10 -> 256 -> 512 -> 784), median / p95 of 300: "
               f"{ms(times)} ms (timer resolution 0.1 ms)")
 

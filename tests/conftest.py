@@ -61,11 +61,7 @@ def _seed():
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright launches the Debian Chromium (tools/labserver.py finds it), never a downloaded one."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    import labserver
+    from tools import labserver
 
     return {**browser_type_launch_args, "executable_path": labserver.CHROMIUM,
             "args": [*browser_type_launch_args.get("args", []), *labserver.CHROMIUM_ARGS]}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -31,8 +30,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import labserver  # noqa: E402
+from tools import labserver
 
 # The notebooks the browser test opens, by model. None: the test writes a small notebook explorer_<model>.ipynb
 # (setup, a short training run, latent_explorer) into the server's root. A path relative to the repository (e.g.
@@ -77,7 +75,7 @@ def explorer_notebook(model: str, full_epochs: int = 30) -> dict:
                                   "data = aelib.data.load_offline()   # no download attempt\nprint(data)"),
         nbformat.v4.new_code_cell(f'model = aelib.build("{model}", latent_dim=2)\n'
                                   f"history = aelib.fit(model, data, epochs=nb.epochs({full_epochs}))"),
-        nbformat.v4.new_code_cell("widgets.latent_explorer(model, data)"),
+        nbformat.v4.new_code_cell("explorers.latent_explorer(model, data)"),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -280,7 +278,7 @@ POSTERIOR_CELLS = [
     "import time\nimport aelib, torch\nfrom aelib import widgets\n\ntorch.manual_seed(0)\n"
     "data = aelib.data.load_offline()\nmodel = aelib.build('vae', latent_dim=2, hidden_dims=(128,))\n"
     "aelib.fit(model, data, epochs=1, progress=False);",
-    "explorer = widgets.posterior_explorer(model, data, indices=[0, 100])\nexplorer",
+    "explorer = explorers.posterior_explorer(model, data, indices=[0, 100])\nexplorer",
     "time.sleep(3)   # the widget is on screen by now: it must follow Python\nexplorer.index = 7",
 ]
 
@@ -335,10 +333,10 @@ def small_model(name: str, epochs: int = 1):
 
 @pytest.fixture(scope="module", params=["vae", "cvae"])
 def saved_page(request, tmp_path_factory):
-    from aelib import widgets
+    from aelib import explorers
 
     model, data = small_model(request.param, epochs=3)
-    explorer = widgets.latent_explorer(model, data)
+    explorer = explorers.latent_explorer(model, data)
     path = explorer.save_html(tmp_path_factory.mktemp("page") / f"{request.param}.html")
     return request.param, path
 
@@ -395,7 +393,7 @@ DARKEST_JS = """([c, plot]) => {
 
 def posterior_peak_pixel(entry: dict, post) -> tuple[float, float]:
     """Where posterior_explorer.js should draw the peak of p(z|x) (``post``: aelib.posterior's): canvas (x, y)."""
-    from aelib.posterior_widget import view
+    from aelib.explorers.posterior import view
 
     density = post.density[0].numpy()
     row, col = np.unravel_index(np.argmax(density), density.shape)    # rows follow z2
@@ -407,12 +405,12 @@ def posterior_peak_pixel(entry: dict, post) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def posterior_page(tmp_path_factory):
-    from aelib import widgets
+    from aelib import explorers
 
     model, data = small_model("vae", epochs=3)
     labels = data.test_y.numpy()
     picked = [int(np.flatnonzero(labels == d)[0]) for d in (1, 3, 8)]
-    explorer = widgets.posterior_explorer(model, data, indices=picked)
+    explorer = explorers.posterior_explorer(model, data, indices=picked)
     return explorer, explorer.save_html(tmp_path_factory.mktemp("page") / "posterior.html")
 
 
@@ -488,7 +486,7 @@ def test_the_javascript_decoder_matches_torch(page, name):
     import base64
 
     import torch
-    from aelib import widgets
+    from aelib.explorers import latent, packing
 
     model, _ = small_model(name)
     codes = np.random.default_rng(0).normal(scale=1.5, size=(60, 2)).astype(np.float32)
@@ -497,10 +495,10 @@ def test_the_javascript_decoder_matches_torch(page, name):
         model.decode(torch.from_numpy(codes), torch.full((len(codes),), y) if model.conditional else None)
         .reshape(len(codes), -1).numpy() for y in digits])
     page.goto("about:blank")
-    source = widgets.ESM.read_text()
+    source = latent.ESM.read_text()
     worst = {}
-    for dtype in widgets.WEIGHT_DTYPES:
-        spec, weights = widgets.pack_decoder(model, dtype)
+    for dtype in packing.WEIGHT_DTYPES:
+        spec, weights = packing.pack_decoder(model, dtype)
         got = np.array(page.evaluate(PARITY_JS, [source, spec, base64.b64encode(weights).decode(),
                                                  codes.tolist(), digits]))
         assert got.shape == expected.shape

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 import aelib
-from aelib.__main__ import main
+from aelib.cli import main
 
 
 def cli(*args, cwd=None):
@@ -214,16 +214,16 @@ def test_every_option_is_checked_like_the_python_api_before_any_work(args, messa
 def test_cli_figures_and_benchmarks_train_the_same_model(offline_data, tmp_path):
     """One training path (aelib.recipes): the CLI's options and figures' defaults give bit-identical weights."""
     import torch
-    from aelib import __main__ as cli, recipes
+    from aelib import cli
 
     small = (offline_data.train_x[:256], offline_data.train_y[:256])
     args = cli.make_parser().parse_args(["train", "vae", "--epochs", "1", "--hidden-dims", "32", "--seed", "3",
                                          "--no-progress"])
     via_cli = cli.model_from_args(args)
     cli.fit_from_args(via_cli, small, args)
-    via_recipes = recipes.new_model("vae", seed=3, latent_dim=2, hidden_dims=(32,))
+    via_recipes = aelib.build("vae", seed=3, latent_dim=2, hidden_dims=(32,))
     aelib.fit(via_recipes, small, epochs=1, seed=3, progress=False)
     for a, b in zip(via_cli.state_dict().values(), via_recipes.state_dict().values()):
         assert torch.equal(a, b)
-    other = recipes.new_model("vae", seed=4, latent_dim=2, hidden_dims=(32,))
+    other = aelib.build("vae", seed=4, latent_dim=2, hidden_dims=(32,))
     assert not torch.equal(other.state_dict()["encoder.net.0.weight"], via_recipes.state_dict()["encoder.net.0.weight"])

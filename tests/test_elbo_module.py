@@ -13,13 +13,14 @@ import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
 import aelib
-from aelib import elbo, losses
+from aelib import losses
+from aelib.course import elbo_lab
 
 matplotlib.use("Agg")
 f64 = torch.float64
 
 
-def _mvn_evidence(toy: elbo.LinearGaussian) -> MultivariateNormal:
+def _mvn_evidence(toy: elbo_lab.LinearGaussian) -> MultivariateNormal:
     cov = toy.W @ toy.W.T + toy.noise_std ** 2 * torch.eye(toy.D, dtype=f64)
     return MultivariateNormal(toy.b, covariance_matrix=cov)
 
@@ -27,7 +28,7 @@ def _mvn_evidence(toy: elbo.LinearGaussian) -> MultivariateNormal:
 # ----------------------------------------------------------------------------------- the toy model is exact
 @pytest.mark.parametrize("diagonal", [True, False])
 def test_log_evidence_matches_multivariate_normal(diagonal):
-    toy = elbo.LinearGaussian.random(D=5, d=3, noise_std=0.6, diagonal_posterior=diagonal, seed=1)
+    toy = elbo_lab.LinearGaussian.random(D=5, d=3, noise_std=0.6, diagonal_posterior=diagonal, seed=1)
     x = toy.sample(50, torch.Generator().manual_seed(2))
     assert x.shape == (50, 5) and x.dtype == f64
     torch.testing.assert_close(toy.log_evidence(x), _mvn_evidence(toy).log_prob(x), rtol=1e-12, atol=1e-12)
@@ -35,7 +36,7 @@ def test_log_evidence_matches_multivariate_normal(diagonal):
 
 def test_log_evidence_and_posterior_match_numerical_integration_in_1d():
     """d = 1: p(x) = integral of p(x|z) p(z) dz, and the posterior's mean and variance, on a fine grid of z."""
-    toy = elbo.LinearGaussian.random(D=3, d=1, noise_std=0.8, seed=3)
+    toy = elbo_lab.LinearGaussian.random(D=3, d=1, noise_std=0.8, seed=3)
     x = toy.sample(4, torch.Generator().manual_seed(4))
     z = torch.linspace(-12, 12, 40_001, dtype=f64)
     log_joint = toy.log_likelihood(x, z.view(-1, 1, 1)) + losses.gaussian_log_density(z.view(-1, 1, 1))  # (G, N)
@@ -50,10 +51,10 @@ def test_log_evidence_and_posterior_match_numerical_integration_in_1d():
 
 
 def test_diagonal_posterior_option():
-    toy = elbo.LinearGaussian.random(D=6, d=3, diagonal_posterior=True, seed=5)
+    toy = elbo_lab.LinearGaussian.random(D=6, d=3, diagonal_posterior=True, seed=5)
     _, cov = toy.posterior(toy.sample(2))
     assert (cov - torch.diag(torch.diagonal(cov))).abs().max() < 1e-12
-    _, cov = elbo.LinearGaussian.random(D=6, d=3, diagonal_posterior=False, seed=5).posterior(toy.sample(2))
+    _, cov = elbo_lab.LinearGaussian.random(D=6, d=3, diagonal_posterior=False, seed=5).posterior(toy.sample(2))
     assert (cov - torch.diag(torch.diagonal(cov))).abs().max() > 1e-4
 
 
@@ -61,7 +62,7 @@ def test_diagonal_posterior_option():
 @pytest.mark.parametrize("diagonal", [True, False])
 def test_gap_is_kl_to_posterior(diagonal):
     """log p(x) - ELBO == KL(q || p(z|x)) (torch.distributions oracle) > 0 for random q; ELBO_mc agrees with ELBO."""
-    toy = elbo.LinearGaussian.random(D=5, d=2, diagonal_posterior=diagonal, seed=6)
+    toy = elbo_lab.LinearGaussian.random(D=5, d=2, diagonal_posterior=diagonal, seed=6)
     g = torch.Generator().manual_seed(7)
     x = toy.sample(8, g)
     mu, logvar = torch.randn(8, 2, generator=g, dtype=f64), torch.randn(8, 2, generator=g, dtype=f64)
@@ -80,13 +81,13 @@ def test_gap_is_kl_to_posterior(diagonal):
 
 
 def test_elbo_tight_only_when_the_family_holds_the_posterior():
-    toy = elbo.LinearGaussian.random(D=5, d=2, diagonal_posterior=True, seed=8)
+    toy = elbo_lab.LinearGaussian.random(D=5, d=2, diagonal_posterior=True, seed=8)
     x = toy.sample(5, torch.Generator().manual_seed(9))
     mu, logvar = toy.best_diagonal_q(x)
     torch.testing.assert_close(toy.elbo(x, mu, logvar), toy.log_evidence(x), rtol=0, atol=1e-10)
     assert (toy.elbo(x, mu + 0.1, logvar) < toy.log_evidence(x) - 1e-3).all()
     # correlated posterior: the best diagonal q still leaves a gap, equal to its KL to the posterior
-    corr = elbo.LinearGaussian.random(D=5, d=2, diagonal_posterior=False, seed=8)
+    corr = elbo_lab.LinearGaussian.random(D=5, d=2, diagonal_posterior=False, seed=8)
     mu, logvar = corr.best_diagonal_q(x)
     gap = corr.log_evidence(x) - corr.elbo(x, mu, logvar)
     assert (gap > 1e-4).all()
@@ -102,15 +103,15 @@ def test_gaussian_kl_full_matches_torch_and_reduces_to_losses_gaussian_kl():
     cov0, cov1 = A @ A.mT + 0.1 * torch.eye(3, dtype=f64), B @ B.mT + 0.1 * torch.eye(3, dtype=f64)
     mu0, mu1 = torch.randn(6, 3, generator=g, dtype=f64), torch.randn(6, 3, generator=g, dtype=f64)
     oracle = kl_divergence(MultivariateNormal(mu0, cov0), MultivariateNormal(mu1, cov1))
-    torch.testing.assert_close(elbo.gaussian_kl_full(mu0, cov0, mu1, cov1), oracle, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(elbo_lab.gaussian_kl_full(mu0, cov0, mu1, cov1), oracle, rtol=1e-9, atol=1e-9)
     logvar = torch.randn(6, 3, generator=g, dtype=f64)
-    torch.testing.assert_close(elbo.gaussian_kl_full(mu0, torch.diag_embed(logvar.exp()), torch.zeros(3, dtype=f64),
+    torch.testing.assert_close(elbo_lab.gaussian_kl_full(mu0, torch.diag_embed(logvar.exp()), torch.zeros(3, dtype=f64),
                                                      torch.eye(3, dtype=f64)),
                                losses.gaussian_kl(mu0, logvar), rtol=1e-10, atol=1e-10)
 
 
 def test_iwae_rises_towards_log_evidence():
-    toy = elbo.LinearGaussian.random(D=5, d=2, seed=11)
+    toy = elbo_lab.LinearGaussian.random(D=5, d=2, seed=11)
     g = torch.Generator().manual_seed(12)
     x = toy.sample(1, g).expand(400, -1)
     mu = torch.zeros(400, 2, dtype=f64)
@@ -125,14 +126,14 @@ def test_iwae_rises_towards_log_evidence():
 # ------------------------------------------------------------------------------------ gradient estimators
 def test_gradient_estimators_are_unbiased_with_the_predicted_variances():
     """f(z) = (z - 2)^2, mu = 0, sigma = 1: gradient 2(mu - 2) = -4; variances 4 sigma^2 = 4 and 87 (E[eps^6]...)."""
-    est = elbo.gradient_estimates(lambda z: (z - 2) ** 2, mu=0.0, sigma=1.0, n_estimates=400_000, seed=13)
+    est = elbo_lab.gradient_estimates(lambda z: (z - 2) ** 2, mu=0.0, sigma=1.0, n_estimates=400_000, seed=13)
     for values in est.values():
         assert values.shape == (400_000,)
         assert abs(values.mean().item() + 4) < 5 * values.std().item() / math.sqrt(len(values))
     assert est["reparameterisation"].var().item() == pytest.approx(4.0, rel=0.02)
     assert est["score function"].var().item() == pytest.approx(87.0, rel=0.08)
     # averaging 10 samples per estimate divides the variance by 10
-    ten = elbo.gradient_estimates(lambda z: (z - 2) ** 2, mu=0.0, sigma=1.0, n_estimates=100_000, samples=10, seed=14)
+    ten = elbo_lab.gradient_estimates(lambda z: (z - 2) ** 2, mu=0.0, sigma=1.0, n_estimates=100_000, samples=10, seed=14)
     assert ten["reparameterisation"].var().item() == pytest.approx(0.4, rel=0.03)
 
 
@@ -145,15 +146,15 @@ def test_mean_reduced_elbo_is_recon_over_784_plus_kl_over_d():
         mu, logvar = torch.randn(7, d, generator=g, dtype=f64), torch.randn(7, d, generator=g, dtype=f64)
         terms = losses.elbo(x, logits, mu, logvar)
         recon, kl = -terms.log_likelihood.mean(), terms.kl.mean()
-        flawed = -elbo.mean_reduced_elbo(x, logits, mu, logvar)
+        flawed = -elbo_lab.mean_reduced_elbo(x, logits, mu, logvar)
         torch.testing.assert_close(flawed, recon / 784 + kl / d, rtol=1e-12, atol=1e-12)
         # the same thing as (recon + (784 / d) KL) / 784: a hidden KL weight of 784 / d
-        torch.testing.assert_close(flawed, (recon + elbo.hidden_kl_weight(d) * kl) / 784, rtol=1e-12, atol=1e-12)
-    assert elbo.hidden_kl_weight(2) == 392 and elbo.hidden_kl_weight(16) == 49
+        torch.testing.assert_close(flawed, (recon + elbo_lab.hidden_kl_weight(d) * kl) / 784, rtol=1e-12, atol=1e-12)
+    assert elbo_lab.hidden_kl_weight(2) == 392 and elbo_lab.hidden_kl_weight(16) == 49
 
 
 def test_mean_reduced_vae_loss_and_training(offline_data):
-    model = elbo.MeanReducedVAE(latent_dim=2, hidden_dims=(32,))
+    model = elbo_lab.MeanReducedVAE(latent_dim=2, hidden_dims=(32,))
     assert isinstance(model, aelib.VAE) and model.name == "vae" and model.config.name == "vae"
     x = offline_data.train_x[:16]
     torch.manual_seed(0)
@@ -163,13 +164,13 @@ def test_mean_reduced_vae_loss_and_training(offline_data):
     z = losses.reparameterize(mu, logvar)
     logits = model.decoder(z)
     ref = losses.elbo(x, logits, mu, logvar)
-    torch.testing.assert_close(terms["loss"], -elbo.mean_reduced_elbo(x, logits, mu, logvar))
+    torch.testing.assert_close(terms["loss"], -elbo_lab.mean_reduced_elbo(x, logits, mu, logvar))
     torch.testing.assert_close(terms["recon"], -ref.log_likelihood.mean())
     torch.testing.assert_close(terms["kl"], ref.kl.mean())
     torch.testing.assert_close(terms["loss"], terms["recon"] / 784 + terms["kl"] / 2)
     history = aelib.fit(model, offline_data.train_x[:256], epochs=1, progress=False)
     assert set(history[0]) == {"loss", "recon", "kl"} and all(math.isfinite(v) for v in history[0].values())
-    kl = elbo.kl_per_dimension(model, offline_data.test_x[:50])
+    kl = elbo_lab.kl_per_dimension(model, offline_data.test_x[:50])
     assert kl.shape == (2,) and (kl >= 0).all()
     mu, logvar = model.posterior(model.check_inputs(offline_data.test_x[:50])[0])
     torch.testing.assert_close(kl.sum(), losses.gaussian_kl(mu, logvar).mean().detach(), rtol=1e-5, atol=1e-6)
@@ -177,31 +178,31 @@ def test_mean_reduced_vae_loss_and_training(offline_data):
 
 # ------------------------------------------------------------------------------------------ the checkers
 def test_check_kl_accepts_aelib_and_rejects_wrong_kls(capsys):
-    assert elbo.check_kl(losses.gaussian_kl) is True
+    assert elbo_lab.check_kl(losses.gaussian_kl) is True
     assert "PASS" in capsys.readouterr().out
     mean_over_dims = lambda mu, logvar: 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).mean(1)
-    assert elbo.check_kl(mean_over_dims) is False
+    assert elbo_lab.check_kl(mean_over_dims) is False
     out = capsys.readouterr().out
     assert "FAIL" in out and "mean over the latent dimensions" in out
-    assert elbo.check_kl(lambda mu, logvar: (mu ** 2 + logvar.exp() - logvar - 1).sum(1)) is False   # no 1/2
+    assert elbo_lab.check_kl(lambda mu, logvar: (mu ** 2 + logvar.exp() - logvar - 1).sum(1)) is False   # no 1/2
     assert "twice" in capsys.readouterr().out
-    assert elbo.check_kl(lambda mu, logvar: 0.5 * (mu ** 2 + logvar.exp() - logvar - 1)) is False     # no sum
+    assert elbo_lab.check_kl(lambda mu, logvar: 0.5 * (mu ** 2 + logvar.exp() - logvar - 1)) is False     # no sum
     assert "shape" in capsys.readouterr().out
-    assert elbo.check_kl(lambda mu, logvar: 0.5 * (mu ** 2 + logvar - logvar.exp().log() - 1).sum(1)) is False
+    assert elbo_lab.check_kl(lambda mu, logvar: 0.5 * (mu ** 2 + logvar - logvar.exp().log() - 1).sum(1)) is False
 
 
 def test_checkers_report_an_unwritten_function(capsys):
     def stub(mu, logvar):
         raise NotImplementedError
 
-    assert elbo.check_kl(stub) is False
-    assert elbo.check_reparameterize(stub) is False
+    assert elbo_lab.check_kl(stub) is False
+    assert elbo_lab.check_reparameterize(stub) is False
     assert capsys.readouterr().out.count("not written yet") == 2
 
 
 def test_check_reparameterize_accepts_aelib_and_rejects_wrong_samplers(capsys):
     state = torch.get_rng_state()
-    assert elbo.check_reparameterize(losses.reparameterize) is True
+    assert elbo_lab.check_reparameterize(losses.reparameterize) is True
     assert torch.equal(torch.get_rng_state(), state)                            # the checker leaves the RNG alone
     assert "PASS" in capsys.readouterr().out
     wrong = {
@@ -212,7 +213,7 @@ def test_check_reparameterize_accepts_aelib_and_rejects_wrong_samplers(capsys):
         "shape": lambda mu, logvar: (mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)).sum(1),
     }
     for what, fn in wrong.items():
-        assert elbo.check_reparameterize(fn) is False, what
+        assert elbo_lab.check_reparameterize(fn) is False, what
         assert "FAIL" in capsys.readouterr().out
 
 

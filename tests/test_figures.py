@@ -46,7 +46,7 @@ def test_save_figure_is_atomic(tmp_path):
 
 
 def test_figures_command_writes_every_png(tmp_path, tiny_mnist_root):
-    from aelib.__main__ import main
+    from aelib.cli import main
 
     out = tmp_path / "figs"
     code = main(["figures", "--out", str(out), "--checkpoints", str(tmp_path / "ckpt"), "--epochs", "1",

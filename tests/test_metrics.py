@@ -8,7 +8,7 @@ import torch
 
 import aelib
 from aelib import classifier, metrics
-from aelib.__main__ import main
+from aelib.cli import main
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 import torch
 
 import aelib
-from aelib.notebook import BUDGET_TRAIN_SIZE, Setup
+from aelib.course.notebook import BUDGET_TRAIN_SIZE, Setup
 
 
 def make(quick=False, train_size=BUDGET_TRAIN_SIZE):
@@ -76,7 +76,7 @@ def test_in_a_kernel_figures_are_shown_as_palette_pngs_that_look_the_same(monkey
 def test_check_ticks_a_claim_that_holds_and_stops_a_full_run_on_one_that_does_not(monkeypatch, capsys):
     import pytest
 
-    from aelib.notebook import ClaimError, check
+    from aelib.course.notebook import ClaimError, check
 
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("AELIB_QUICK", "0")

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import nbtools  # noqa: E402
+from aelib.explorers import kinds
+from tools import nbtools
 
-from aelib import widgets  # noqa: E402
 
 NOTEBOOKS = nbtools.notebooks()
 MAX_BYTES = 2_000_000   # each committed notebook, stored widget state included
@@ -55,10 +54,10 @@ def test_explorers_are_stored_live_and_as_a_picture(path):
     are stored once per decoder, and every explorer can find them; a posterior explorer has the digit it shows."""
     nb = json.loads(path.read_text())
     state = nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    explorers = {k: v for k, v in state.items() if widgets.bootable(v)}   # latent, ..., posterior explorers
+    explorers = {k: v for k, v in state.items() if kinds.bootable(v)}   # latent, ..., posterior explorers
     shown = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
              if WIDGET_VIEW in o.get("data", {}) and o["data"][WIDGET_VIEW]["model_id"] in explorers]
-    calls = sum("widgets." in "".join(c["source"]) and "_explorer(" in "".join(c["source"])
+    calls = sum(("widgets." in "".join(c["source"]) or "explorers." in "".join(c["source"])) and "_explorer(" in "".join(c["source"])
                 for c in nb["cells"] if c["cell_type"] == "code")
     assert len(shown) == calls, f"{path.name}: {calls} explorer cells, {len(shown)} stored explorers"
     for output in shown:
@@ -74,7 +73,7 @@ def test_explorers_are_stored_live_and_as_a_picture(path):
         assert name(entry) in with_weights, f"{model_id}: its decoder {name(entry)} is stored nowhere"
     assert len(with_weights) == len(set(with_weights)), "a decoder is stored twice"
     for model_id, entry in explorers.items():
-        assert entry["state"]["_esm"] == widgets.BOOTABLE[entry["state"]["_anywidget_id"]].read_text(), \
+        assert entry["state"]["_esm"] == kinds.BOOTABLE[entry["state"]["_anywidget_id"]].read_text(), \
             f"{model_id}: stored with an old ES module (run `python tools/nbtools.py sync`)"
         if "entries" in entry["state"]:   # the posterior explorer: the digit shown is one it can draw offline
             shown_index = entry["state"]["index"]

@@ -15,18 +15,19 @@ import pytest
 import torch
 
 import aelib
-from aelib import elbo, losses
-from aelib import posterior as P
+from aelib import losses
+from aelib.course import elbo_lab
+from aelib.course import posterior as P
 
 f64 = torch.float64
 EXACT = 1e-9        # nats (log p(x)) and z units (posterior moments) on the linear-Gaussian model, n = 64
 
 
-def _toy(diagonal: bool = False) -> elbo.LinearGaussian:
-    return elbo.LinearGaussian.random(D=5, d=2, noise_std=0.5, diagonal_posterior=diagonal, seed=1)
+def _toy(diagonal: bool = False) -> elbo_lab.LinearGaussian:
+    return elbo_lab.LinearGaussian.random(D=5, d=2, noise_std=0.5, diagonal_posterior=diagonal, seed=1)
 
 
-def _log_joint(toy: elbo.LinearGaussian, x: torch.Tensor) -> P.LogJoint:
+def _log_joint(toy: elbo_lab.LinearGaussian, x: torch.Tensor) -> P.LogJoint:
     return lambda z: toy.log_likelihood(x, z) + losses.gaussian_log_density(z)
 
 

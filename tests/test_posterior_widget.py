@@ -14,7 +14,11 @@ import torch
 from PIL import Image
 
 import aelib
-from aelib import AelibError, posterior, posterior_widget, widgets
+from aelib import AelibError
+from aelib.course import posterior
+from aelib import explorers
+from aelib.explorers import kinds, packing, page, stored
+from aelib.explorers import posterior as post_explorer
 
 SMALL = {"hidden_dims": (128,)}
 PICKED = [0, 1]
@@ -30,7 +34,7 @@ def vae(offline_data):
 
 @pytest.fixture(scope="module")
 def explorer(vae, offline_data):
-    return widgets.posterior_explorer(vae, offline_data, indices=PICKED)
+    return explorers.posterior_explorer(vae, offline_data, indices=PICKED)
 
 
 def json_after(text: str, marker: str):
@@ -46,11 +50,11 @@ def test_the_numbers_shown_are_those_of_aelib_posterior(explorer, vae, offline_d
         explorer.index = i
         x = offline_data.test_x[i:i + 1]
         shown = explorer.numbers()
-        chain = posterior.bound_chain(vae, x, ks=posterior_widget.KS, elbo_samples=posterior_widget.ELBO_SAMPLES,
-                                      n=posterior_widget.GRID_N, seed=0)
+        chain = posterior.bound_chain(vae, x, ks=post_explorer.KS, elbo_samples=post_explorer.ELBO_SAMPLES,
+                                      n=post_explorer.GRID_N, seed=0)
         assert shown["elbo"] == pytest.approx(float(chain.elbo[0]), abs=1e-9)
         assert shown["iwae"] == {k: pytest.approx(float(v[0]), abs=1e-9) for k, v in chain.iwae.items()}
-        post = posterior.true_posterior(vae, x, n=posterior_widget.GRID_N, search=posterior_widget.SEARCH)
+        post = posterior.true_posterior(vae, x, n=post_explorer.GRID_N, search=post_explorer.SEARCH)
         assert shown["log_px"] == pytest.approx(float(post.log_px[0]), abs=1e-9)
         assert shown["error"] == pytest.approx(float(post.error[0]), abs=1e-12)
         # the default grid of bound_chain agrees within the stated accuracy (and a small margin)
@@ -61,7 +65,7 @@ def test_the_numbers_shown_are_those_of_aelib_posterior(explorer, vae, offline_d
         assert entry["label"] == int(offline_data.test_y[i]) and entry["index"] == i
         assert entry["extent"] == pytest.approx(list(post.extent(0)))
         density = post.density[0].numpy()
-        np.testing.assert_array_equal(explorer.heat(), widgets.to_bytes(np.flipud(density) / density.max()))
+        np.testing.assert_array_equal(explorer.heat(), packing.to_bytes(np.flipud(density) / density.max()))
         mu, logvar = vae.posterior(x)
         np.testing.assert_allclose(entry["q_mean"], mu[0].detach().numpy(), atol=1e-5)
         np.testing.assert_allclose(entry["q_sd"], torch.exp(0.5 * logvar[0]).detach().numpy(), rtol=1e-5)
@@ -70,8 +74,8 @@ def test_the_numbers_shown_are_those_of_aelib_posterior(explorer, vae, offline_d
 def test_the_default_set_is_the_first_test_digit_of_each_class(vae, offline_data):
     labels = offline_data.test_y.numpy()
     expected = [int(np.flatnonzero(labels == d)[0]) for d in range(10)]
-    assert posterior_widget.first_of_each_class(labels) == expected
-    assert posterior_widget.first_of_each_class(labels, 2)[:2] == [int(i) for i in np.flatnonzero(labels == 0)[:2]]
+    assert post_explorer.first_of_each_class(labels) == expected
+    assert post_explorer.first_of_each_class(labels, 2)[:2] == [int(i) for i in np.flatnonzero(labels == 0)[:2]]
 
 
 def test_a_digit_is_computed_once(vae, offline_data, monkeypatch):
@@ -82,8 +86,8 @@ def test_a_digit_is_computed_once(vae, offline_data, monkeypatch):
         calls.append(x.clone())
         return original(model, x, *args, **kwargs)
 
-    monkeypatch.setattr(posterior_widget.posterior, "true_posterior", counting)
-    explorer = widgets.posterior_explorer(vae, offline_data, indices=[3, 4])
+    monkeypatch.setattr(post_explorer.posterior, "true_posterior", counting)
+    explorer = explorers.posterior_explorer(vae, offline_data, indices=[3, 4])
     assert len(calls) == 2 and explorer.computed == [3, 4]
     sent = len(explorer.entries)
     explorer.index = 7                                    # not computed yet: computed now, and sent
@@ -102,24 +106,24 @@ def test_a_bad_index_or_model_is_a_clear_error(explorer, vae, offline_data):
             explorer.index = bad
     assert explorer.index in PICKED and len(explorer.entries) == len(PICKED)   # nothing changed
     with pytest.raises(AelibError, match="index of a test digit"):
-        widgets.posterior_explorer(vae, offline_data, indices=[0, n + 5])
+        explorers.posterior_explorer(vae, offline_data, indices=[0, n + 5])
     with pytest.raises(AelibError, match="at least one test digit"):
-        widgets.posterior_explorer(vae, offline_data, indices=[])
+        explorers.posterior_explorer(vae, offline_data, indices=[])
     with pytest.raises(AelibError, match="needs a 'vae'"):
-        widgets.posterior_explorer(aelib.build("cvae", **SMALL), offline_data, indices=[0])
+        explorers.posterior_explorer(aelib.build("cvae", **SMALL), offline_data, indices=[0])
     with pytest.raises(AelibError, match="latent_dim=3"):
-        widgets.posterior_explorer(aelib.build("vae", latent_dim=3, **SMALL), offline_data, indices=[0])
+        explorers.posterior_explorer(aelib.build("vae", latent_dim=3, **SMALL), offline_data, indices=[0])
 
 
 def test_what_is_sent_is_small_json(explorer):
     state = explorer.page_state()
     json.dumps(state)                                     # plain JSON: no buffers to store or boot
-    assert state["_anywidget_id"] == "aelib.posterior_widget.PosteriorExplorer"
+    assert state["_anywidget_id"] == "aelib.explorers.posterior.PosteriorExplorer"
     for entry in explorer.entries:
         size = len(json.dumps(entry, separators=(",", ":")))
         assert size < 8000, f"digit {entry['index']}: {size} bytes"
         heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(entry["heat"]))))
-        cells = 2 * posterior_widget.GRID_N
+        cells = 2 * post_explorer.GRID_N
         assert heat.dtype == np.uint8 and heat.shape == (cells, cells) and heat.max() == 255
 
 
@@ -135,24 +139,24 @@ def test_a_viewer_without_widgets_gets_a_picture(explorer):
 
 
 def test_stored_state_is_compacted_and_boots_like_a_page(explorer, vae, offline_data):
-    latent = widgets.latent_explorer(vae, offline_data, max_points=300)
-    entries = {"p": widgets.stored_state(explorer), "e": widgets.stored_state(latent)}
+    latent = explorers.latent_explorer(vae, offline_data, max_points=300)
+    entries = {"p": stored.stored_state(explorer), "e": stored.stored_state(latent)}
     entries["p"]["state"]["_esm"] = "// an older posterior_explorer.js"
-    metadata = {"widgets": {widgets.WIDGET_STATE: {"state": entries}}}
-    assert widgets.compact_widget_state(metadata) == {"explorers": 2, "shared": 0}
-    assert entries["p"]["state"]["_esm"] == posterior_widget.ESM.read_text()
-    assert entries["p"]["state"]["_css"] == widgets.CSS + widgets.POSTERIOR_CSS
-    assert entries["e"]["state"]["_css"] == widgets.CSS   # the explorers' styles (stored in notebooks) unchanged
+    metadata = {"widgets": {stored.WIDGET_STATE: {"state": entries}}}
+    assert stored.compact_widget_state(metadata) == {"explorers": 2, "shared": 0}
+    assert entries["p"]["state"]["_esm"] == post_explorer.ESM.read_text()
+    assert entries["p"]["state"]["_css"] == kinds.STYLES[kinds.LATENT_ID] + (kinds.HERE / "posterior.css").read_text()
+    assert entries["e"]["state"]["_css"] == kinds.STYLES[kinds.LATENT_ID]   # the explorers' styles (stored in notebooks) unchanged
     assert entries["p"]["state"]["entries"] == explorer.entries                   # the digits are kept as they are
-    assert widgets.bootable(entries["p"]) == "aelib.posterior_widget.PosteriorExplorer"
-    assert widgets.page_state_from_stored(entries["p"]) == explorer.page_state()
-    script = widgets.boot_script({"a": widgets.page_state_from_stored(entries["p"]),
-                                  "b": widgets.page_state_from_stored(entries["e"]), "c": explorer.page_state()})
+    assert kinds.bootable(entries["p"]) == "aelib.explorers.posterior.PosteriorExplorer"
+    assert page.page_state_from_stored(entries["p"]) == explorer.page_state()
+    script = page.boot_script({"a": page.page_state_from_stored(entries["p"]),
+                                  "b": page.page_state_from_stored(entries["e"]), "c": explorer.page_state()})
     sources = json_after(script, "const sources = JSON.parse(")
-    assert sources == {widgets.EXPLORER_ID: widgets.ESM.read_text(),
-                       "aelib.posterior_widget.PosteriorExplorer": posterior_widget.ESM.read_text()}
+    assert sources == {kinds.LATENT_ID: kinds.BOOTABLE[kinds.LATENT_ID].read_text(),
+                       "aelib.explorers.posterior.PosteriorExplorer": post_explorer.ESM.read_text()}
     with pytest.raises(AelibError, match="cannot boot"):
-        widgets.boot_script({"a": {"_anywidget_id": "somewhere.Else"}})
+        page.boot_script({"a": {"_anywidget_id": "somewhere.Else"}})
 
 
 def test_save_html_writes_one_page_that_needs_nothing_else(explorer, tmp_path):

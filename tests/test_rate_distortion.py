@@ -314,7 +314,7 @@ def test_rate_distortion_of_a_cvae_uses_the_labels_and_more_samples_reduce_the_n
 
 # ------------------------------------------------------------------------------------------------ command line
 def test_the_train_command_takes_beta_and_free_bits():
-    from aelib.__main__ import make_parser, model_from_args
+    from aelib.cli import make_parser, model_from_args
 
     model = model_from_args(make_parser().parse_args(["train", "cvae", "--beta", "4", "--free-bits", "0.5"]))
     assert (model.name, model.config.beta, model.config.free_bits) == ("cvae", 4.0, 0.5)
@@ -327,7 +327,7 @@ def test_the_train_command_takes_beta_and_free_bits():
     (["train", "ae", "--beta", "4"], "'vae' and 'cvae' only; 'ae' has no KL term"),
 ])
 def test_bad_beta_or_free_bits_on_the_command_line_is_exit_code_2_before_training(argv, message, capsys, tmp_path):
-    from aelib.__main__ import main
+    from aelib.cli import main
 
     assert main(argv + ["--out", str(tmp_path / "m.pt"), "--no-progress"]) == 2
     assert message in capsys.readouterr().err

@@ -5,7 +5,7 @@ import pytest
 
 import aelib
 from aelib import recipes
-from aelib import __main__ as cli
+from aelib import cli
 
 
 @pytest.fixture

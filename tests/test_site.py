@@ -13,19 +13,19 @@ playwright + pytest-playwright for the browser test; without them it skips and s
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
 
-from aelib import site, widgets
+from aelib import site
+from aelib.site import builder as site_build, mathml
+from aelib.explorers import kinds, stored
 from aelib.errors import AelibError
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import labserver  # noqa: E402
+from tools import labserver
 
 NOTEBOOKS = site.notebooks()
 PAGES = ["index.html"] + [f"{p.stem}.html" for p in NOTEBOOKS]
@@ -57,21 +57,21 @@ def built(tmp_path_factory) -> site.Site:
 def stored_explorers(path: Path) -> int:
     """Explorer outputs in a stored notebook (any widget a page boots: latent, ..., posterior explorers)."""
     nb = nbformat.read(path, as_version=4)
-    state = nb.metadata.get("widgets", {}).get(widgets.WIDGET_STATE, {}).get("state", {})
-    ids = [o["data"][site.WIDGET_VIEW]["model_id"] for c in nb.cells for o in c.get("outputs", [])
-           if site.WIDGET_VIEW in o.get("data", {})]
-    return sum(widgets.bootable(state.get(i, {})) is not None for i in ids)
+    state = nb.metadata.get("widgets", {}).get(stored.WIDGET_STATE, {}).get("state", {})
+    ids = [o["data"][site_build.WIDGET_VIEW]["model_id"] for c in nb.cells for o in c.get("outputs", [])
+           if site_build.WIDGET_VIEW in o.get("data", {})]
+    return sum(kinds.bootable(state.get(i, {})) is not None for i in ids)
 
 
 # ----------------------------------------------------------------------------------------------- no browser
 def test_tex_becomes_mathml():
-    aligned = site.tex_to_mathml(r"\begin{aligned} a &= b \\[4pt] &= c && \text{why} \end{aligned}", "block")
+    aligned = mathml.tex_to_mathml(r"\begin{aligned} a &= b \\[4pt] &= c && \text{why} \end{aligned}", "block")
     assert "<mtable" in aligned and "4pt" not in aligned and "&amp;" not in aligned
-    assert "&#x1D53C;" in site.tex_to_mathml(r"\mathbb E_q")   # a double-struck E, not a mathvariant
-    assert "<mo>&#x0223C;</mo>" in site.tex_to_mathml(r"z \sim p(z)")
-    assert "<msub><mi>log</mi><mn>2</mn></msub>" in site.tex_to_mathml(r"\log_2 x")   # the thin space stays out
+    assert "&#x1D53C;" in mathml.tex_to_mathml(r"\mathbb E_q")   # a double-struck E, not a mathvariant
+    assert "<mo>&#x0223C;</mo>" in mathml.tex_to_mathml(r"z \sim p(z)")
+    assert "<msub><mi>log</mi><mn>2</mn></msub>" in mathml.tex_to_mathml(r"\log_2 x")   # the thin space stays out
     with pytest.raises(AelibError, match="unconverted"):
-        site.tex_to_mathml(r"\nosuchcommand x")
+        mathml.tex_to_mathml(r"\nosuchcommand x")
 
 
 def test_site_has_every_page_and_needs_no_other_host(built):
@@ -192,7 +192,7 @@ def posterior_notebook(folder: Path) -> Path:
     compacted), and an index notebook: a site of two pages, built without running anything."""
     import aelib
     import torch
-    from aelib.posterior_widget import PosteriorExplorer
+    from aelib.explorers.posterior import PosteriorExplorer
 
     torch.manual_seed(0)
     data = aelib.data.load_offline()
@@ -200,13 +200,13 @@ def posterior_notebook(folder: Path) -> Path:
     aelib.fit(model, data, epochs=1, progress=False)
     explorer = PosteriorExplorer(model, data, indices=[0, 1, 2])
     bundle, _ = explorer._repr_mimebundle_()
-    stored = {explorer.model_id: widgets.stored_state(explorer)}
-    cell = nbformat.v4.new_code_cell("widgets.posterior_explorer(model, data)", execution_count=1)
+    saved = {explorer.model_id: stored.stored_state(explorer)}
+    cell = nbformat.v4.new_code_cell("explorers.posterior_explorer(model, data)", execution_count=1)
     cell.outputs = [nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A posterior explorer\n\nFor the test."),
                                          cell])
-    nb.metadata["widgets"] = {widgets.WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": stored}}
-    widgets.compact_widget_state(nb.metadata)
+    nb.metadata["widgets"] = {stored.WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": saved}}
+    stored.compact_widget_state(nb.metadata)
     folder.mkdir()
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Index\n\nTwo pages.")]),
                    folder / "00_index.ipynb")

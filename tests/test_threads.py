@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import aelib
-from aelib import AelibError, train
-from aelib.__main__ import main
+from aelib import AelibError
+from aelib import threads as policy
+from aelib.cli import main
 
 SMALL = {"hidden_dims": (32,), "disc_hidden_dims": (16,)}
 
@@ -20,11 +21,11 @@ def fresh_policy(monkeypatch):
     for var in ("AELIB_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)
     torch.set_num_threads(2)
-    monkeypatch.setattr(train, "_TORCH_START", 2)
-    monkeypatch.setattr(train, "_chosen", None)
-    monkeypatch.setattr(train, "_explicit", False)
-    monkeypatch.setattr(train, "_last_snapshot", None)
-    monkeypatch.setattr(train, "free_cores", lambda since: 1.0)
+    monkeypatch.setattr(policy, "_TORCH_START", 2)
+    monkeypatch.setattr(policy, "_chosen", None)
+    monkeypatch.setattr(policy, "_explicit", False)
+    monkeypatch.setattr(policy, "_last_snapshot", None)
+    monkeypatch.setattr(policy, "free_cores", lambda since: 1.0)
     yield
     torch.set_num_threads(before)
 
@@ -35,14 +36,14 @@ def toy(n=64):
 
 @pytest.mark.parametrize("free, threads", [(2.0, 2), (1.6, 2), (1.4, 1), (1.0, 1), (0.2, 1), (None, 1), (3.9, 2)])
 def test_the_policy_uses_the_cores_other_processes_leave_free(monkeypatch, free, threads):
-    monkeypatch.setattr(train, "free_cores", lambda since: free)
+    monkeypatch.setattr(policy, "free_cores", lambda since: free)
     assert aelib.use_threads() == threads and torch.get_num_threads() == threads   # never more than torch's own 2
     assert aelib.use_threads() == threads                  # applying it again changes nothing
 
 
 def test_fit_measures_again_after_every_epoch(monkeypatch):
     free = iter([2.0, 1.0, 1.0, 2.0])      # before training, then after epochs 1, 2 and 3
-    monkeypatch.setattr(train, "free_cores", lambda since: next(free))
+    monkeypatch.setattr(policy, "free_cores", lambda since: next(free))
     seen = []
     aelib.fit(aelib.build("vae", **SMALL), toy(), epochs=3, progress=False,
               callback=lambda epoch, losses, model: seen.append(torch.get_num_threads()))
@@ -50,11 +51,11 @@ def test_fit_measures_again_after_every_epoch(monkeypatch):
 
 
 def test_the_free_cores_are_measured_on_linux():
-    since = train.cpu_snapshot()
+    since = policy.cpu_snapshot()
     if since is None:
         pytest.skip("no /proc/stat here")
     sum(range(3_000_000))                  # this process's own work is not counted against the free cores
-    free = train.free_cores(since)
+    free = policy.free_cores(since)
     assert free is None or 0 <= free <= (os.cpu_count() or 1)
 
 
@@ -62,7 +63,7 @@ def test_fit_and_notebook_setup_apply_the_policy(capsys):   # one core of two fr
     aelib.fit(aelib.build("vae", **SMALL), toy(), epochs=1, progress=False)
     assert torch.get_num_threads() == 1
     torch.set_num_threads(2)
-    train._chosen, train._TORCH_START = None, 2
+    policy._chosen, policy._TORCH_START = None, 2
     aelib.notebook.setup()
     assert torch.get_num_threads() == 1
     assert capsys.readouterr().out.startswith("seed 0, device cpu, ")   # the notebooks' first output is unchanged
@@ -94,7 +95,7 @@ def test_torch_set_num_threads_after_import_stands():
     torch.set_num_threads(2)                             # the user's own call afterwards
     aelib.fit(aelib.build("ae", **SMALL), toy(), epochs=1, progress=False)
     assert torch.get_num_threads() == 2
-    train._chosen = None
+    policy._chosen = None
     torch.set_num_threads(3)                             # before aelib ever applied its policy
     assert aelib.use_threads() == 3
 

@@ -13,8 +13,10 @@ import torch
 from PIL import Image
 
 import aelib
-from aelib import AelibError, widgets
-from aelib.plotting import DIGIT_COLORS
+from aelib import AelibError
+from aelib import explorers
+from aelib.explorers import kinds, latent, packing, page, raster, stored
+from aelib.course.plotting import DIGIT_COLORS
 
 SMALL = {"hidden_dims": (128,)}
 
@@ -52,7 +54,7 @@ def marker_center(lmap, rgb, base=None) -> np.ndarray:
 @pytest.fixture(scope="module")
 def square_map():
     codes = np.random.default_rng(0).normal(size=(300, 2))
-    return widgets.LatentMap(codes, np.arange(300) % 10, xlim=(-2.0, 3.0), ylim=(-1.0, 4.0))
+    return raster.LatentMap(codes, np.arange(300) % 10, xlim=(-2.0, 3.0), ylim=(-1.0, 4.0))
 
 
 def test_to_pixel_agrees_with_matplotlib(square_map):
@@ -67,13 +69,13 @@ def test_corners_map_to_the_axes_corners(square_map):
     left, top, right, bottom = square_map.axes_box
     np.testing.assert_allclose(square_map.to_pixel([-2.0, 4.0]), [left, top], atol=1.0)      # top left
     np.testing.assert_allclose(square_map.to_pixel([3.0, -1.0]), [right, bottom], atol=1.0)  # bottom right
-    assert square_map.background.shape == (widgets.MAP_SIZE[1], widgets.MAP_SIZE[0], 3)
+    assert square_map.background.shape == (raster.MAP_SIZE[1], raster.MAP_SIZE[0], 3)
 
 
 def test_a_drawn_point_is_where_to_pixel_says():
     """Draw one big dot with matplotlib; the centre of its coloured pixels is to_pixel of its code."""
     code = np.array([[0.3, -0.7]])
-    lmap = widgets.LatentMap(code, [3], xlim=(-1, 1), ylim=(-1, 1), point_size=150)
+    lmap = raster.LatentMap(code, [3], xlim=(-1, 1), ylim=(-1, 1), point_size=150)
     red = np.array(DIGIT_COLORS(3)[:3]) * 255
     blended = 0.7 * red + 0.3 * 255                       # alpha 0.7 over white paper
     close = np.abs(lmap.background.astype(float) - blended).max(axis=2) < 30
@@ -99,7 +101,7 @@ def test_the_geometry_sent_to_the_browser_is_the_pixel_mapping(square_map):
     z = np.random.default_rng(2).uniform([-2, -1], [3, 4], size=(20, 2))
     js = np.stack([a0 + (z[:, 0] - g["xlim"][0]) * a1, a2 + (z[:, 1] - g["ylim"][0]) * a3], axis=1)
     np.testing.assert_allclose(js, square_map.to_pixel(z), atol=1e-9)
-    assert (g["width"], g["height"]) == widgets.MAP_SIZE and g["axes_box"] == list(square_map.axes_box)
+    assert (g["width"], g["height"]) == raster.MAP_SIZE and g["axes_box"] == list(square_map.axes_box)
     assert len(g["digit_colors"]) == 10
 
 
@@ -109,7 +111,7 @@ def test_packed_weights_decode_like_the_model(name, vae, cvae):
     """The reference of explorer.js's arithmetic (decode_packed, float64) on the packed float32 weights reproduces
     model.decode; int8 weights are 4x smaller and close."""
     model = {"vae": vae, "cvae": cvae}[name]
-    spec, data = widgets.pack_decoder(model)
+    spec, data = packing.pack_decoder(model)
     n_params = sum(p.numel() for p in model.decoder.parameters())
     assert len(data) == 4 * n_params and spec["dtype"] == "float32"
     assert [layer["rows"] for layer in spec["layers"]] == [*model.config.hidden_dims, 784]
@@ -118,25 +120,25 @@ def test_packed_weights_decode_like_the_model(name, vae, cvae):
     for y in (range(10) if model.conditional else [None]):
         labels = None if y is None else torch.full((50,), y)
         expected = model.decode(torch.tensor(z, dtype=torch.float32), labels).reshape(50, -1).numpy()
-        assert np.abs(widgets.decode_packed(spec, data, z, y) - expected).max() <= 1e-5
-        small_spec, small = widgets.requantize(spec, data, "int8")
+        assert np.abs(packing.decode_packed(spec, data, z, y) - expected).max() <= 1e-5
+        small_spec, small = packing.requantize(spec, data, "int8")
         assert len(small) < 0.3 * len(data) and small_spec["key"] == spec["key"]
-        assert np.abs(widgets.decode_packed(small_spec, small, z, y) - expected).max() <= 0.02
+        assert np.abs(packing.decode_packed(small_spec, small, z, y) - expected).max() <= 0.02
 
 
 def test_a_wrong_spec_or_dtype_is_a_clear_error(vae):
-    spec, data = widgets.pack_decoder(vae)
+    spec, data = packing.pack_decoder(vae)
     with pytest.raises(AelibError, match="dtype must be one of"):
-        widgets.pack_decoder(vae, "float16")
+        packing.pack_decoder(vae, "float16")
     with pytest.raises(AelibError, match="describes .* bytes"):
-        widgets.decode_packed(spec, data[:-4], [[0.0, 0.0]])
+        packing.decode_packed(spec, data[:-4], [[0.0, 0.0]])
     with pytest.raises(AelibError, match="conditional"):
-        widgets.decode_packed(*widgets.pack_decoder(aelib.build("cvae", **SMALL)), [[0.0, 0.0]])
+        packing.decode_packed(*packing.pack_decoder(aelib.build("cvae", **SMALL)), [[0.0, 0.0]])
 
 
 def test_the_weights_key_names_the_weights(vae, cvae):
-    assert widgets.pack_decoder(vae)[0]["key"] == widgets.pack_decoder(vae)[0]["key"]
-    assert widgets.pack_decoder(vae)[0]["key"] != widgets.pack_decoder(cvae)[0]["key"]
+    assert packing.pack_decoder(vae)[0]["key"] == packing.pack_decoder(vae)[0]["key"]
+    assert packing.pack_decoder(vae)[0]["key"] != packing.pack_decoder(cvae)[0]["key"]
 
 
 # ------------------------------------------------------------------------------------------ decoding, ranges
@@ -144,7 +146,7 @@ def test_decode_image_is_the_decoder_output_in_bytes(vae):
     z = np.array([0.5, -1.0])
     was_training = vae.training
     expected = vae.decode(torch.tensor(z[None], dtype=torch.float32)).reshape(28, 28).numpy()
-    image = widgets.decode_image(vae, z)
+    image = packing.decode_image(vae, z)
     assert image.dtype == np.uint8 and image.shape == (28, 28)
     assert np.abs(image.astype(float) - 255 * expected).max() <= 0.5 + 1e-3
     assert vae.training == was_training   # decoding ran in eval mode and restored the flag
@@ -152,20 +154,20 @@ def test_decode_image_is_the_decoder_output_in_bytes(vae):
 
 def test_decode_image_needs_the_digit_for_a_conditional_model(cvae):
     with pytest.raises(AelibError, match="conditional"):
-        widgets.decode_image(cvae, [0.0, 0.0])
+        packing.decode_image(cvae, [0.0, 0.0])
 
 
 def test_slider_ranges_cover_the_codes_but_ignore_one_outlier():
     codes = np.random.default_rng(0).normal(size=(2000, 2)) * [1.0, 1.5]
     codes[0] = [40.0, 40.0]
-    (lo1, hi1), (lo2, hi2) = widgets.slider_ranges(codes)
+    (lo1, hi1), (lo2, hi2) = raster.slider_ranges(codes)
     inside = (codes[:, 0] >= lo1) & (codes[:, 0] <= hi1) & (codes[:, 1] >= lo2) & (codes[:, 1] <= hi2)
     assert inside[1:].mean() >= 0.999 and not inside[0]   # percentiles: all but the rarest codes
     assert np.isclose(hi1 - lo1, hi2 - lo2)   # similar spans become equal: the map keeps its geometry
 
 
 def test_explorer_ranges_cover_the_encoded_test_digits(vae, offline_data):
-    explorer = widgets.latent_explorer(vae, offline_data)
+    explorer = explorers.latent_explorer(vae, offline_data)
     codes = vae.encode(offline_data.test_x).numpy()
     for (lo, hi), column in ((explorer.z1_range, codes[:, 0]), (explorer.z2_range, codes[:, 1])):
         assert np.mean((column >= lo) & (column <= hi)) >= 0.99
@@ -174,8 +176,8 @@ def test_explorer_ranges_cover_the_encoded_test_digits(vae, offline_data):
 
 # ------------------------------------------------------------------------------------------ latent explorer
 def test_the_latent_explorer_sends_the_decoder_and_the_map(vae, offline_data):
-    explorer = widgets.latent_explorer(vae, offline_data)
-    spec, data = widgets.pack_decoder(vae)
+    explorer = explorers.latent_explorer(vae, offline_data)
+    spec, data = packing.pack_decoder(vae)
     assert explorer.decoder_spec == spec and explorer.decoder_weights == data
     assert np.array_equal(png_pixels(explorer.map_png), explorer.map.background)
     assert explorer.map_geometry == explorer.map.geometry()
@@ -184,11 +186,11 @@ def test_the_latent_explorer_sends_the_decoder_and_the_map(vae, offline_data):
 
 
 def test_setting_z1_moves_the_code_and_the_picture(vae, offline_data):
-    explorer = widgets.latent_explorer(vae, offline_data)
+    explorer = explorers.latent_explorer(vae, offline_data)
     before_digit, before_picture = explorer.decoded(), explorer.snapshot()
     lo, hi = explorer.z1_range
     explorer.z1 = lo + 0.8 * (hi - lo)
-    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(vae, [explorer.z1, explorer.z2]))
+    np.testing.assert_array_equal(explorer.decoded(), packing.decode_image(vae, [explorer.z1, explorer.z2]))
     assert np.abs(explorer.decoded().astype(int) - before_digit).max() > 10
     assert not np.array_equal(explorer.snapshot(), before_picture)
     explorer.z1 = hi + 100                        # beyond the slider: held at its end, as the slider would
@@ -198,18 +200,18 @@ def test_setting_z1_moves_the_code_and_the_picture(vae, offline_data):
 
 
 def test_the_picture_shows_the_digit_and_the_marker(vae, offline_data):
-    explorer = widgets.latent_explorer(vae, offline_data)
+    explorer = explorers.latent_explorer(vae, offline_data)
     explorer.z1, explorer.z2 = 0.5, -0.5
     picture = explorer.snapshot()
-    digit = 255 - explorer.decoded().repeat(widgets.DIGIT_SCALE, 0).repeat(widgets.DIGIT_SCALE, 1)
+    digit = 255 - explorer.decoded().repeat(raster.DIGIT_SCALE, 0).repeat(raster.DIGIT_SCALE, 1)
     np.testing.assert_array_equal(picture[12:12 + 168, 12:12 + 168, 0], digit)
     left = 2 * 12 + 168
-    lmap = picture[:widgets.MAP_SIZE[1], left:left + widgets.MAP_SIZE[0]]
+    lmap = picture[:raster.MAP_SIZE[1], left:left + raster.MAP_SIZE[0]]
     np.testing.assert_allclose(marker_center(explorer.map, lmap), explorer.map.to_pixel([0.5, -0.5]), atol=1.0)
 
 
 def test_a_viewer_without_widgets_gets_a_picture_not_a_repr(vae, offline_data):
-    explorer = widgets.latent_explorer(vae, offline_data)
+    explorer = explorers.latent_explorer(vae, offline_data)
     bundle, _ = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     picture = png_pixels(base64.b64decode(bundle["image/png"]))
@@ -218,12 +220,12 @@ def test_a_viewer_without_widgets_gets_a_picture_not_a_repr(vae, offline_data):
 
 
 def test_the_digit_of_a_cvae(cvae, offline_data):
-    explorer = widgets.latent_explorer(cvae, offline_data)
+    explorer = explorers.latent_explorer(cvae, offline_data)
     assert explorer.conditional and explorer.decoder_spec["classes"] == 10
     explorer.digit = 7
     z = [explorer.z1, explorer.z2]
-    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(cvae, z, 7))
-    assert not np.array_equal(explorer.decoded(), widgets.decode_image(cvae, z, 1))
+    np.testing.assert_array_equal(explorer.decoded(), packing.decode_image(cvae, z, 7))
+    assert not np.array_equal(explorer.decoded(), packing.decode_image(cvae, z, 1))
     with pytest.raises(AelibError, match="digit must be 0..9"):
         explorer.digit = 10
 
@@ -231,42 +233,42 @@ def test_the_digit_of_a_cvae(cvae, offline_data):
 def test_a_latent_dim_5_model_gets_two_sliders_and_a_note(offline_data):
     torch.manual_seed(0)
     model = aelib.build("vae", latent_dim=5, **SMALL)
-    explorer = widgets.latent_explorer(model, offline_data, max_points=200)
+    explorer = explorers.latent_explorer(model, offline_data, max_points=200)
     assert "latent_dim=5" in explorer.note and "held at 0" in explorer.note
     assert explorer.decoder_spec["latent_dim"] == 5
     explorer.z1, explorer.z2 = 0.3, -0.9
     full = torch.tensor([[explorer.z1, explorer.z2, 0.0, 0.0, 0.0]], dtype=torch.float32)
-    expected = widgets.to_bytes(model.decode(full).reshape(28, 28).numpy())
+    expected = packing.to_bytes(model.decode(full).reshape(28, 28).numpy())
     np.testing.assert_array_equal(explorer.decoded(), expected)
-    spec, data = widgets.pack_decoder(model)
-    np.testing.assert_allclose(widgets.decode_packed(spec, data, [[explorer.z1, explorer.z2]]),
+    spec, data = packing.pack_decoder(model)
+    np.testing.assert_allclose(packing.decode_packed(spec, data, [[explorer.z1, explorer.z2]]),
                                model.decode(full).reshape(1, -1).numpy(), atol=1e-5)   # the rest held at 0
 
 
 def test_a_latent_dim_1_model_is_a_clear_error(offline_data):
     model = aelib.build("vae", latent_dim=1, **SMALL)
     with pytest.raises(AelibError, match="latent_dim >= 2"):
-        widgets.latent_explorer(model, offline_data, max_points=50)
+        explorers.latent_explorer(model, offline_data, max_points=50)
 
 
 def test_an_aae_map_shows_the_prior_and_covers_it(offline_data):
     torch.manual_seed(0)
     model = aelib.build("aae", prior="mixture", **SMALL)
-    explorer = widgets.latent_explorer(model, offline_data, max_points=200)
-    prior = widgets.prior_samples(model)
-    assert prior.shape == (widgets.MAX_PRIOR_POINTS, 2)
+    explorer = explorers.latent_explorer(model, offline_data, max_points=200)
+    prior = latent.prior_samples(model)
+    assert prior.shape == (latent.MAX_PRIOR_POINTS, 2)
     (lo1, hi1), (lo2, hi2) = explorer.z1_range, explorer.z2_range
     inside = np.mean((prior[:, 0] >= lo1) & (prior[:, 0] <= hi1) & (prior[:, 1] >= lo2) & (prior[:, 1] <= hi2))
     assert inside >= 0.98
     grey = np.all(np.abs(explorer.map.background.astype(int) - 204) <= 3, axis=2)
     assert grey.sum() > 500, "the prior samples are not drawn"
     guided = aelib.build("caae", prior="mixture", label_guided=True, **SMALL)
-    assert widgets.prior_samples(guided).shape == (widgets.MAX_PRIOR_POINTS, 2)
+    assert latent.prior_samples(guided).shape == (latent.MAX_PRIOR_POINTS, 2)
 
 
 # ------------------------------------------------------------------------------------- interpolation explorer
 def test_interpolation_ends_are_the_decodes_of_the_two_codes(vae, offline_data):
-    explorer = widgets.interpolation_explorer(vae, offline_data, index_a=5, index_b=17)
+    explorer = explorers.interpolation_explorer(vae, offline_data, index_a=5, index_b=17)
     code_a = vae.encode(offline_data.test_x[5:6]).numpy()[0]
     code_b = vae.encode(offline_data.test_x[17:18]).numpy()[0]
     np.testing.assert_allclose(explorer.code_a, code_a, atol=1e-5)
@@ -276,12 +278,12 @@ def test_interpolation_ends_are_the_decodes_of_the_two_codes(vae, offline_data):
     np.testing.assert_allclose(sent[[5, 17]], [code_a, code_b], atol=1e-5)
     np.testing.assert_array_equal(np.frombuffer(explorer.codes, np.uint8, n, 4 * n * d), offline_data.test_y)
     explorer.t = 1.0
-    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(vae, code_b))
+    np.testing.assert_array_equal(explorer.decoded(), packing.decode_image(vae, code_b))
     explorer.t = 0.5
-    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(vae, (code_a + code_b) / 2))
+    np.testing.assert_array_equal(explorer.decoded(), packing.decode_image(vae, (code_a + code_b) / 2))
     row = explorer.decoded_strip()
-    np.testing.assert_array_equal(row[0], widgets.decode_image(vae, code_a))
-    np.testing.assert_array_equal(row[-1], widgets.decode_image(vae, code_b))
+    np.testing.assert_array_equal(row[0], packing.decode_image(vae, code_a))
+    np.testing.assert_array_equal(row[-1], packing.decode_image(vae, code_b))
     with pytest.raises(AelibError, match=r"t must be in \[0, 1\]"):
         explorer.t = 1.5
     with pytest.raises(AelibError, match="index of a test digit"):
@@ -290,42 +292,42 @@ def test_interpolation_ends_are_the_decodes_of_the_two_codes(vae, offline_data):
 
 def test_interpolation_of_a_cvae_decodes_with_the_label_of_a(cvae, offline_data):
     labels = offline_data.test_y.numpy()
-    explorer = widgets.interpolation_explorer(cvae, offline_data)
+    explorer = explorers.interpolation_explorer(cvae, offline_data)
     assert labels[explorer.index_a] == 3 and labels[explorer.index_b] == 8 and explorer.digit == 3
-    other = widgets.interpolation_explorer(cvae, offline_data, index_a=0, index_b=1)
+    other = explorers.interpolation_explorer(cvae, offline_data, index_a=0, index_b=1)
     assert other.digit == labels[0]
     code_a = cvae.encode(offline_data.test_x[:1], offline_data.test_y[:1]).numpy()[0]
-    np.testing.assert_array_equal(other.decoded(), widgets.decode_image(cvae, code_a, int(labels[0])))
+    np.testing.assert_array_equal(other.decoded(), packing.decode_image(cvae, code_a, int(labels[0])))
 
 
 # ------------------------------------------------------------------------------------------ style explorer
 def test_style_explorer_needs_a_conditional_model(vae, offline_data):
     with pytest.raises(AelibError, match="conditional model .cvae or caae."):
-        widgets.style_explorer(vae, offline_data)
+        explorers.style_explorer(vae, offline_data)
 
 
 def test_style_explorer_keeps_the_style_and_switches_the_digit(cvae, offline_data):
-    explorer = widgets.style_explorer(cvae, offline_data)
+    explorer = explorers.style_explorer(cvae, offline_data)
     z = [explorer.z1, explorer.z2]
     explorer.digit = 2
-    np.testing.assert_array_equal(explorer.decoded(), widgets.decode_image(cvae, z, 2))
+    np.testing.assert_array_equal(explorer.decoded(), packing.decode_image(cvae, z, 2))
     row = explorer.decoded_strip()
     for digit in range(10):
-        np.testing.assert_array_equal(row[digit], widgets.decode_image(cvae, z, digit))
+        np.testing.assert_array_equal(row[digit], packing.decode_image(cvae, z, digit))
     explorer.copy_style(42)                                            # a test digit's style on the sliders
     code = cvae.encode(offline_data.test_x[42:43], offline_data.test_y[42:43]).numpy()[0]
     assert explorer.z1 == pytest.approx(np.clip(code[0], *explorer.z1_range), abs=1e-6)
     assert explorer.z2 == pytest.approx(np.clip(code[1], *explorer.z2_range), abs=1e-6)
-    assert explorer.snapshot().shape[0] > widgets.MAP_SIZE[1]          # the picture has the row of ten
+    assert explorer.snapshot().shape[0] > raster.MAP_SIZE[1]          # the picture has the row of ten
 
 
 # ------------------------------------------------------------------------------------------ saved pages
 def test_save_html_writes_one_self_contained_page(vae, offline_data, tmp_path):
-    explorer = widgets.latent_explorer(vae, offline_data)
+    explorer = explorers.latent_explorer(vae, offline_data)
     path = explorer.save_html(tmp_path / "vae.html")
     text = path.read_text()
     sources = json.loads(json.loads(_json_after(text, "const sources = JSON.parse(")))
-    assert sources == {widgets.EXPLORER_ID: widgets.ESM.read_text()}
+    assert sources == {kinds.LATENT_ID: latent.ESM.read_text()}
     for forbidden in ("http://", "https://", "src=", "<link"):
         assert forbidden not in text, f"the page refers to something outside itself: {forbidden}"
     state = json.loads(json.loads(_json_after(text, "JSON.parse(")))["explorer"]
@@ -338,7 +340,7 @@ def test_save_html_writes_one_self_contained_page(vae, offline_data, tmp_path):
 
 
 def test_a_page_cannot_be_broken_by_a_title(vae, offline_data):
-    explorer = widgets.latent_explorer(vae, offline_data, max_points=100)
+    explorer = explorers.latent_explorer(vae, offline_data, max_points=100)
     text = explorer.to_html(title="</script><script>alert(1)</script>")
     assert "<script>alert(1)" not in text
 
@@ -354,16 +356,16 @@ def _json_after(text: str, marker: str) -> str:
 
 
 def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_data):
-    explorers = [widgets.latent_explorer(vae, offline_data), widgets.interpolation_explorer(vae, offline_data),
-                 widgets.latent_explorer(cvae, offline_data)]
-    metadata = {"widgets": {widgets.WIDGET_STATE: {"state": {f"m{i}": widgets.stored_state(e)
-                                                             for i, e in enumerate(explorers)}}}}
-    entries = metadata["widgets"][widgets.WIDGET_STATE]["state"]
+    made = [explorers.latent_explorer(vae, offline_data), explorers.interpolation_explorer(vae, offline_data),
+                 explorers.latent_explorer(cvae, offline_data)]
+    metadata = {"widgets": {stored.WIDGET_STATE: {"state": {f"m{i}": stored.stored_state(e)
+                                                             for i, e in enumerate(made)}}}}
+    entries = metadata["widgets"][stored.WIDGET_STATE]["state"]
     entries["m0"]["state"]["_esm"] = "// an older explorer.js"
     before = len(json.dumps(metadata))
-    assert widgets.compact_widget_state(metadata) == {"explorers": 3, "shared": 1}
+    assert stored.compact_widget_state(metadata) == {"explorers": 3, "shared": 1}
     assert len(json.dumps(metadata)) < 0.35 * before   # 3 float32 decoders -> 2 int8 (maps, module stay)
-    assert all(e["state"]["_esm"] == widgets.ESM.read_text() for e in entries.values())
+    assert all(e["state"]["_esm"] == latent.ESM.read_text() for e in entries.values())
     first, second, other = (entries[k] for k in ("m0", "m1", "m2"))
     assert second["buffers"] == [b for b in second["buffers"] if b["path"] != ["decoder_weights"]]   # shares
     assert second["state"]["decoder_spec"] == first["state"]["decoder_spec"]   # same key and dtype: found by JS
@@ -374,15 +376,15 @@ def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_
         z = np.random.default_rng(0).normal(size=(20, 2))
         y = 3 if model.conditional else None
         expected = model.decode(torch.tensor(z, dtype=torch.float32), y if y is None else torch.full((20,), y))
-        assert np.abs(widgets.decode_packed(spec, data, z, y) - expected.reshape(20, -1).numpy()).max() < 0.02
+        assert np.abs(packing.decode_packed(spec, data, z, y) - expected.reshape(20, -1).numpy()).max() < 0.02
     again = json.dumps(metadata)
-    widgets.compact_widget_state(metadata)
+    stored.compact_widget_state(metadata)
     assert json.dumps(metadata) == again   # idempotent: `nbtools.py check` stays quiet
 
 
 def test_a_stored_explorer_boots_from_the_same_state_as_a_saved_page(vae, offline_data):
-    explorer = widgets.interpolation_explorer(vae, offline_data, max_points=300)
-    assert widgets.page_state_from_stored(widgets.stored_state(explorer)) == explorer.page_state()
-    script = widgets.boot_script({"a": explorer.page_state(), "b": explorer.page_state("int8")})
+    explorer = explorers.interpolation_explorer(vae, offline_data, max_points=300)
+    assert page.page_state_from_stored(stored.stored_state(explorer)) == explorer.page_state()
+    script = page.boot_script({"a": explorer.page_state(), "b": explorer.page_state("int8")})
     assert script.count("__aelib_explorer_weights_v1__") == 1   # explorer.js is inlined once, for both
     assert "</script>" not in script[:-len("</script>")]

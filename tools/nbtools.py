@@ -17,7 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from aelib import site, widgets
+from aelib import site
+from aelib.explorers import stored
 from aelib.site import title
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def synced(path: Path, paths: list[Path]) -> str:
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     if stored:
         nb.metadata["widgets"] = stored
-        widgets.compact_widget_state(nb.metadata)   # current explorer.js, int8 weights stored once per decoder
+        stored.compact_widget_state(nb.metadata)   # current explorer.js, int8 weights stored once per decoder
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)
@@ -131,7 +132,7 @@ def run(names: list[str]) -> None:
         start = time.perf_counter()
         NotebookClient(nb, timeout=1800, kernel_name="python3", store_widget_state=True,
                        resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
-        counts = widgets.compact_widget_state(nb.metadata)
+        counts = stored.compact_widget_state(nb.metadata)
         tmp = path.with_name(f".{path.name}.tmp")   # a failed run above never touches the stored notebook
         nbformat.write(nb, tmp)
         tmp.replace(path)

@@ -1,7 +1,7 @@
 r"""The true posterior of a 2-D VAE as a widget: pick a test digit, see p(z|x) beside q(z|x), and the bounds.
 
-    from aelib import widgets
-    explorer = widgets.posterior_explorer(model, data)   # one test digit of each class, computed now (~4 s CPU)
+    from aelib import explorers
+    explorer = explorers.posterior_explorer(model, data)   # one test digit of each class, computed now (~4 s CPU)
     explorer.index = 123          # any other test digit (with a kernel): its grid is computed once, then cached
     explorer.numbers()            # what is on screen: ELBO, IWAE_k, log p(x), its grid error, the gap
     explorer.save_html("posterior.html")
@@ -16,9 +16,9 @@ Why it works without a kernel: everything a digit needs is computed when the wid
 digit of each class by default) and sent once, compactly, as JSON: the heat map as a small greyscale PNG
 (2n x 2n cells, 255 = the peak density, rows from the top = from the highest z2), the digit as a 28 x 28 PNG, and
 a handful of numbers: 1.3-1.6 kB of JSON per digit for notebook 03's model (a posterior fills a small part of
-its grid, so the heat map's PNG is ~0.4 kB). Picking among them is pure JavaScript in ``posterior_explorer.js``: it
+its grid, so the heat map's PNG is ~0.4 kB). Picking among them is pure JavaScript in ``posterior.js``: it
 answers at once, in JupyterLab, after the kernel is shut down, on a page written by :meth:`save_html` and on the
-course website (``aelib.site`` boots the stored widget state with :func:`aelib.widgets.boot_script`). With a kernel,
+course website (``aelib.site`` boots the stored widget state with :func:`aelib.explorers.page.boot_script`). With a kernel,
 setting :attr:`index` from Python to another test digit computes that digit once (cached) and adds it to the set.
 
 The grid: :func:`aelib.posterior.true_posterior` with n = 32 (a 64 x 64 heat map; log p(x) from 64 cells per axis)
@@ -43,12 +43,16 @@ from pathlib import Path
 import numpy as np
 import traitlets
 
-from . import posterior
-from .errors import AelibError
-from .files import atomic_write
-from .widgets import CSS, PAGE, POSTERIOR_CSS, PicturedWidget, _in_page, boot_script, png_bytes, to_bytes
+from ..course import posterior
+from ..errors import AelibError
+from ..files import atomic_write
+from .base import PicturedWidget, in_page
+from .kinds import BOOTABLE, POSTERIOR_ID, STYLES
+from .packing import to_bytes
+from .page import PAGE, boot_script
+from .raster import png_bytes
 
-ESM = Path(__file__).with_name("posterior_explorer.js")
+ESM = BOOTABLE[POSTERIOR_ID]
 GRID_N = 32            # true_posterior's n: log p(x) with 32 and 64 cells per axis; a 64 x 64 heat map
 SEARCH = 48            # its search grid, cells per axis
 KS = (100, 1000)       # IWAE_k shown
@@ -76,7 +80,7 @@ class PosteriorExplorer(PicturedWidget):
     """
 
     _esm = ESM
-    _css = CSS + POSTERIOR_CSS
+    _css = STYLES[POSTERIOR_ID]
     kind = traitlets.Unicode("posterior").tag(sync=True)
     entries = traitlets.List(traitlets.Dict()).tag(sync=True)
     index = traitlets.Int(0).tag(sync=True)
@@ -227,13 +231,13 @@ class PosteriorExplorer(PicturedWidget):
 
     # --- one self-contained page ---------------------------------------------------------------------------
     def page_state(self) -> dict:
-        """The synced state posterior_explorer.js reads, as JSON (what :func:`aelib.widgets.page_state_from_stored`
+        """The synced state posterior.js reads, as JSON (what :func:`aelib.explorers.page.page_state_from_stored`
         gives for its stored state)."""
-        return {name: getattr(self, name) for name in self.keys if _in_page(name)}
+        return {name: getattr(self, name) for name in self.keys if in_page(name)}
 
     def to_html(self, title: str | None = None) -> str:
         title = title or f"{self.model.name.upper()}: the true posterior of test digits"
-        return PAGE.format(title=html.escape(title), css=CSS + POSTERIOR_CSS, heading=html.escape(title),
+        return PAGE.format(title=html.escape(title), css=STYLES[POSTERIOR_ID], heading=html.escape(title),
                            script=boot_script({"explorer": self.page_state()}))
 
     def save_html(self, path, title: str | None = None) -> Path:
@@ -247,7 +251,7 @@ class PosteriorExplorer(PicturedWidget):
 
 def view(extent) -> tuple[tuple[float, float], tuple[float, float]]:
     """The square view around a heat map's extent (left, right, bottom, top): z1 and z2 at the same scale, so q's
-    ellipses and the prior's circles keep their shape (posterior_explorer.js computes the same)."""
+    ellipses and the prior's circles keep their shape (posterior.js computes the same)."""
     left, right, bottom, top = extent
     half = max(right - left, top - bottom) / 2
     c1, c2 = (left + right) / 2, (bottom + top) / 2

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import OFFLINE_TRAIN_SIZE, MNIST, load_mnist
-from .train import pick_device, scaled_epochs, seed_everything, use_threads
+from ..data import OFFLINE_TRAIN_SIZE, MNIST, load_mnist
+from ..threads import use_threads
+from ..train import pick_device, scaled_epochs, seed_everything
 
 QUICK_DIVISOR = 10            # quick mode trains for 1/10 of the epochs (at least 1)
 BUDGET_TRAIN_SIZE = OFFLINE_TRAIN_SIZE   # a notebook's epochs are passes over this many images

@@ -44,7 +44,7 @@ def _arrow(ax, a, b, text=None, style="-|>", color="0.25", dashed=False):
 
 def architecture(name: str, ax=None):
     """A diagram of model ``name`` (ae, vae, cvae, aae, caae)."""
-    from .errors import AelibError
+    from ..errors import AelibError
 
     if name not in TITLES:
         raise AelibError(f"unknown model {name!r}: choose one of {', '.join(TITLES)}")

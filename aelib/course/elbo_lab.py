@@ -21,8 +21,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from . import losses
-from .models import N_PIXELS, VAE, evaluating
+from .. import losses
+from ..checks import N_PIXELS
+from ..models import VAE
+from ..networks import evaluating
 
 f64 = torch.float64
 

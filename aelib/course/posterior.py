@@ -27,7 +27,7 @@ How the grid is chosen (:func:`log_evidence`):
   :func:`ellipse` gives the 1- and 2-sd ellipses to draw on top.
 * :func:`bound_chain`: ELBO <= IWAE_k <= log p(x) for given digits, with aelib.evaluate's ELBO and IWAE.
 
-Checked against the exact evidence and posterior of :class:`aelib.elbo.LinearGaussian` (tests/test_posterior.py).
+Checked against the exact evidence and posterior of :class:`aelib.course.elbo_lab.LinearGaussian` (tests/test_posterior.py).
 Measured (notebook 03's VAE, 20 epochs on the offline digits, seed 0; test digits 0-99; 1.8 s per digit on one
 CPU thread): mean log p(x) = -168.82 (refinement error 2e-4, max 2e-3), IWAE_5000 -170.52, IWAE_100 -171.41,
 ELBO -174.62: an approximation gap of 5.8 nats on average (median 2.3, from 0.4 to 92 where q misses the mode).
@@ -40,9 +40,10 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from . import evaluate, losses
-from .errors import AelibError
-from .models import AE, VAE, evaluating
+from .. import evaluate, losses
+from ..errors import AelibError
+from ..models import AE, VAE
+from ..networks import evaluating
 
 f64 = torch.float64
 LogJoint = Callable[[torch.Tensor], torch.Tensor]   # z of shape (g, N, 2) -> log p(x_i, z_gi), shape (g, N)

@@ -10,7 +10,7 @@ link to its ``.ipynb`` (copied into ``notebooks/``), and ``static/site.css``.
 
 How, and why these tools:
 
-* **nbconvert with a small template** (``aelib/templates/aelib_site``, extending nbconvert's ``lab`` template): a
+* **nbconvert with a small template** (``aelib/site/templates/aelib_site``, extending nbconvert's ``lab`` template): a
   page looks like the notebook in JupyterLab, and nbconvert comes with JupyterLab anyway. The template drops the
   four things nbconvert would fetch from a CDN (require.js, MathJax, mermaid and the widget manager) and links one
   shared stylesheet instead of inlining 250 kB of CSS into each page. Sphinx + myst-nb would do the same with more
@@ -23,8 +23,8 @@ How, and why these tools:
   stops the build with its TeX. (KaTeX or MathJax shipped into the site would render the same TeX, but need Node at
   build time, or a script and its fonts on every page.)
 * **Explorers run the same explorer.js as in JupyterLab**: their stored widget state
-  (:func:`aelib.widgets.page_state_from_stored`) is booted by one :func:`aelib.widgets.boot_script` per page, so the
-  explorers of one model share one copy of its weights; the posterior explorer (aelib.posterior_widget) runs its
+  (:func:`aelib.explorers.page.page_state_from_stored`) is booted by one :func:`aelib.explorers.page.boot_script` per page, so the
+  explorers of one model share one copy of its weights; the posterior explorer (aelib.explorers.posterior) runs its
   own module the same way. A reader without JavaScript sees their stored picture.
 * **Other widget outputs become static**: a tqdm bar is drawn finished from its stored state (never its "0%" text
   fallback); a bar whose state was not stored becomes one text line; any other widget shows its picture or text.
@@ -46,17 +46,19 @@ from pathlib import Path
 
 import nbformat
 from jinja2 import pass_context
-from latex2mathml.converter import convert
 from nbconvert import HTMLExporter
-from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from traitlets.config import Config
 
-from . import widgets
-from .errors import AelibError
+from ..errors import AelibError
+from ..explorers import page as explorer_page
+from ..explorers.kinds import POSTERIOR_ID, STYLES, bootable
+from ..explorers.stored import WIDGET_STATE
+from .mathml import MathMLRenderer
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = ROOT / "notebooks"
-README = ROOT / "README.md"
+NOTEBOOK_DIR = Path("notebooks")   # default folders, relative to where the site is built (a source checkout)
+DOCS_DIR = Path("docs")
+README = Path("README.md")
 TEMPLATES = Path(__file__).with_name("templates")
 SITE_NAME = "aelib: the autoencoder family on MNIST"
 MARKER = ".aelib-site"     # marks a folder this module built, so a rebuild may replace it
@@ -64,55 +66,6 @@ INSTALL = ("python3 -m venv .venv && . .venv/bin/activate && pip install -r requ
            "jupyter lab notebooks/00_index.ipynb")   # used when README.md is not there to read it from
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 TQDM_TEXT = re.compile(r"^(?P<desc>.*?)\s*:?\s*\d+%\|.*?\|\s*\d+/(?P<total>\d+)")
-
-
-# ------------------------------------------------------------------------------------------------------ maths
-TEX_FIXES = [   # (pattern, replacement): spellings latex2mathml would get wrong, rewritten to ones it gets right
-    (re.compile(r"\\(begin|end)\{aligned\}"), r"\\\1{align*}"),       # it knows align*, not aligned
-    (re.compile(r"\\\\\[[^\]]*\]"), r"\\\\"),                          # \\[4pt]: row spacing it would print
-    (re.compile(r"\\(mathbb|mathcal|mathbf|mathfrak|mathsf)\s*([A-Za-z0-9])"), r"\\\1{\2}"),  # \mathbb E: else a
-]                                                                      # mathvariant, which MathML Core ignores
-MATHML_FIXES = [   # (pattern, replacement) on its MathML
-    # \log p: TeX's thin space after a function name before an ordinary atom (not inside a sub/superscript,
-    # fraction or root, whose children are counted)
-    (re.compile(r"(?<!<msub>)(?<!<msup>)(?<!<msubsup>)(?<!<munder>)(?<!<mover>)(?<!<munderover>)(?<!<mfrac>)"
-                r"(?<!<mroot>)(<mi>(?:log|exp|min|max|det|arg|sin|cos|tan|lim|inf|sup)</mi>)(?=<m(?!o|space))"),
-     r'\1<mspace width="0.1667em"/>'),
-    (re.compile(r"<mi>&#x0007E;</mi>"), "<mo>&#x0223C;</mo>"),   # \sim: a relation, not the letter "~"
-    (re.compile(r"<mi>(;|&#x027F9;)</mi>"), r"<mo>\1</mo>"),       # I(x; z), \Longrightarrow: spaced as operators
-]
-UNCONVERTED = re.compile(r">[^<]*(\\[A-Za-z]+|&(?![#\w]+;))[^<]*<")     # a \command or bare & left in a token
-
-
-def tex_to_mathml(tex: str, display: str = "inline") -> str:
-    """One TeX formula as a ``<math>`` element (``display``: "inline" or "block"); AelibError if it cannot."""
-    fixed = tex
-    for pattern, replacement in TEX_FIXES:
-        fixed = pattern.sub(replacement, fixed)
-    try:
-        mathml = convert(fixed.strip(), display=display)
-    except Exception as err:   # latex2mathml raises its own exception types, and sometimes plain ones
-        raise AelibError(f"latex2mathml cannot convert {tex!r}: {err}") from err
-    mathml = mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)   # implied in HTML
-    for pattern, replacement in MATHML_FIXES:
-        mathml = pattern.sub(replacement, mathml)
-    left = UNCONVERTED.search(mathml)
-    if left:
-        raise AelibError(f"latex2mathml left {left.group(1)!r} unconverted in {tex!r}")
-    return mathml
-
-
-class MathMLRenderer(IPythonRenderer):
-    """nbconvert's markdown renderer, with MathML where it leaves TeX for MathJax."""
-
-    def block_math(self, body: str) -> str:
-        return tex_to_mathml(body, "block")
-
-    def inline_math(self, body: str) -> str:
-        return tex_to_mathml(body, "inline")
-
-    def latex_environment(self, name: str, body: str) -> str:
-        return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", "block")
 
 
 class SiteExporter(HTMLExporter):
@@ -135,12 +88,12 @@ class SiteExporter(HTMLExporter):
 def static_widgets(nb) -> dict[str, dict]:
     """Make every widget output of ``nb`` static or bootable, in place; return {element id: explorer state}.
 
-    An explorer (any of :data:`aelib.widgets.BOOTABLE`) becomes an empty ``<div id=...>`` for
-    :func:`aelib.widgets.boot_script` (its stored picture in a
+    An explorer (any of :data:`aelib.explorers.kinds.BOOTABLE`) becomes an empty ``<div id=...>`` for
+    :func:`aelib.explorers.page.boot_script` (its stored picture in a
     ``<noscript>``); a tqdm bar becomes the finished bar its stored state holds; anything else keeps its picture or
     text. The stored widget state is removed from ``nb.metadata``, so nbconvert embeds no widget manager for it.
     """
-    stored = nb.metadata.pop("widgets", {}).get(widgets.WIDGET_STATE, {}).get("state", {})
+    stored = nb.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     explorers = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -149,9 +102,9 @@ def static_widgets(nb) -> dict[str, dict]:
                 continue
             model_id = data.pop(WIDGET_VIEW)["model_id"]
             entry = stored.get(model_id, {})
-            if widgets.bootable(entry):   # an explorer, or the posterior explorer: each runs its own ES module
+            if bootable(entry):   # an explorer, or the posterior explorer: each runs its own ES module
                 element = f"aelib-explorer-{model_id}"
-                explorers[element] = widgets.page_state_from_stored(entry)
+                explorers[element] = explorer_page.page_state_from_stored(entry)
                 picture = data.pop("image/png", None)
                 fallback = f'<noscript><img alt="the explorer" src="data:image/png;base64,{picture}"></noscript>' \
                     if picture else ""
@@ -276,7 +229,7 @@ def _write(out: Path, paths: list[Path], install: str) -> Site:
     loader = exp.environment.loader
     css = [loader.get_source(exp.environment, name)[0]
            for name in ("static/index.css", "static/theme-light.css", "site.css")]
-    (out / "static" / "site.css").write_text("\n".join([*css, widgets.CSS, widgets.POSTERIOR_CSS]))
+    (out / "static" / "site.css").write_text("\n".join([*css, STYLES[POSTERIOR_ID]]))
 
     nbs = [nbformat.read(p, as_version=4) for p in paths]
     names = {p.name for p in paths}
@@ -294,7 +247,7 @@ def _write(out: Path, paths: list[Path], install: str) -> Site:
             "name": SITE_NAME, "download": download, "install": install if i == 0 else None,
             "prev": {"href": pages[i - 1][0], "title": pages[i - 1][1]} if i > 0 else None,
             "next": {"href": pages[i + 1][0], "title": pages[i + 1][1]} if i + 1 < len(pages) else None,
-            "boot": widgets.boot_script(explorers) if explorers else "",
+            "boot": explorer_page.boot_script(explorers) if explorers else "",
         }}
         body, _ = exp.from_notebook_node(nb, resources=resources)
         (out / page).write_text(link_pages(body, names), encoding="utf-8")

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import matplotlib
 
-from .files import atomic_write
-from . import recipes
-from .recipes import default_epochs
+from ..files import atomic_write
+from ..recipes import default_epochs
 
 NAMES = ("ae", "vae", "cvae", "aae", "caae")
 
@@ -40,7 +39,7 @@ def trained_models(data, checkpoints: Path, epochs: int | None, retrain: bool, p
             models[name] = aelib.load(path, expected=name)
             print(f"{name}: loaded {path}")
             continue
-        model = recipes.new_model(name)
+        model = aelib.build(name, seed=0)
         n_epochs = epochs or default_epochs(name)
         aelib.fit(model, data, epochs=n_epochs, progress=progress)
         aelib.save(model, path)
@@ -55,13 +54,13 @@ def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathL
     import torch
 
     import aelib
-    from aelib import diagrams, plotting
+    from . import architecture, plotting
 
     out, checkpoints = Path(out), Path(checkpoints)
     data = aelib.load_mnist(data_root)
     models = trained_models(data, checkpoints, epochs, retrain, progress)
     x, y = data.test_x, data.test_y
-    written = [save_figure(diagrams.architecture(name), out / f"architecture_{name}.png") for name in NAMES]
+    written = [save_figure(architecture.architecture(name), out / f"architecture_{name}.png") for name in NAMES]
     generator = torch.Generator().manual_seed(0)
     for name in ("cvae", "caae"):
         written.append(save_figure(plotting.digit_grid(models[name], n=10, generator=generator),
