@@ -13,7 +13,7 @@ from . import evaluate, losses, priors
 from .checkpoints import load, save
 from .data import MNIST, Batches, load_mnist, load_test_split
 from .errors import AelibError, CheckpointError, DataError, DivergenceError
-from .models import AE, AAE, CAAE, CVAE, MODELS, VAE, Config, build, count_parameters
+from .models import AAE, AE, CAAE, CVAE, MODELS, VAE, Config, build, count_parameters
 from .threads import use_threads
 from .train import History, fit, pick_device, seed_everything
 

@@ -65,7 +65,7 @@ def load(path: str | os.PathLike, expected: str | None = None, map_location="cpu
         raise CheckpointError(f"no checkpoint at {path}: train one with `python -m aelib train MODEL --out {path}`")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001: torch.load raises many types on a foreign or damaged file
+    except Exception as err:  # noqa: BLE001 (torch.load raises many types on a foreign or damaged file)
         if isinstance(err, pickle.UnpicklingError) and "weights only load failed" in str(err).lower():
             found = re.search(r"GLOBAL (\S+)", str(err))    # torch names the first object it refused
             raise CheckpointError(f"{path} is not a safe aelib checkpoint and must not be loaded: it holds pickled "

@@ -24,10 +24,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_images, check_labels
 from .data import random_shift
 from .errors import AelibError
 from .files import atomic_write, why_not_writable
-from .checks import check_images, check_labels
 from .networks import evaluating
 from .train import scaled_epochs
 
@@ -106,7 +106,7 @@ def train_judge(train_x: torch.Tensor, train_y: torch.Tensor, epochs: int | None
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LR, total_steps=steps, pct_start=0.15)
         model.train()
         start = time.perf_counter()
-        for epoch in range(epochs):
+        for _ in range(epochs):
             order = torch.randperm(len(train_x), generator=generator)
             for i in range(0, len(order), BATCH_SIZE):
                 index = order[i:i + BATCH_SIZE]
@@ -193,7 +193,7 @@ def _load(path: Path, key: str) -> DigitClassifier | None:
         with torch.random.fork_rng(devices=[]):   # loading must not consume random numbers, as training doesn't
             model = DigitClassifier()
         model.load_state_dict(payload["state_dict"])
-    except Exception:  # noqa: BLE001: a damaged or foreign cache file is retrained
+    except Exception:  # noqa: BLE001 (a damaged or foreign cache file is retrained)
         return None
     model.eval()
     model.test_accuracy = payload.get("test_accuracy")

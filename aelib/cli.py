@@ -153,6 +153,10 @@ def make_parser() -> argparse.ArgumentParser:
                     "Needs no network to build or to view; serve OUT with any static file server.")
     site.add_argument("--out", type=Path, default=Path("site"), help="output folder, replaced if an earlier "
                       "build made it (default site)")
+    site.add_argument("--notebooks", type=Path, default=Path("notebooks"),
+                      help="folder of the NN_name.ipynb notebooks (default notebooks)")
+    site.add_argument("--docs", type=Path, default=Path("docs"),
+                      help="folder of markdown pages to publish beside them, if it exists (default docs)")
     return parser
 
 
@@ -307,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "site":
             from aelib.site import build
 
-            print(build(args.out))
+            print(build(args.out, notebook_dir=args.notebooks, docs_dir=args.docs))
     except (AelibError, FileNotFoundError, FloatingPointError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2

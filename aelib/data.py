@@ -83,7 +83,7 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool = True, ver
             return _offline(f"MNIST is not in {raw} and cannot be downloaded there: {problem}", verbose)
         try:
             _torchvision_download(root)
-        except Exception as err:  # noqa: BLE001: any download failure means "offline"
+        except Exception as err:  # noqa: BLE001 (any download failure means "offline")
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
             return _offline(f"MNIST is not in {raw} and could not be downloaded (no internet access? {first})",
                             verbose)

@@ -16,12 +16,11 @@ Every function is deterministic for a given ``seed`` and leaves the global rando
 """
 from __future__ import annotations
 
-
 import torch
 
 from . import checks
-from .errors import AelibError
 from .checks import N_CLASSES, check_images, check_labels
+from .errors import AelibError
 from .networks import evaluating
 from .priors import make_prior
 

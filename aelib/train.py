@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from . import checks
-from .data import OFFLINE_TRAIN_SIZE, MNIST, Batches, check_shift
-from .errors import AelibError, DivergenceError
 from .checks import check_images, check_labels
+from .data import MNIST, OFFLINE_TRAIN_SIZE, Batches, check_shift
+from .errors import AelibError, DivergenceError
 from .models import AE
 from .recipes import recipe
 from .threads import cpu_snapshot, use_threads

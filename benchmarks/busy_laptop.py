@@ -1,4 +1,4 @@
-"""Training on a busy laptop (issue 13): torch's default CPU threads against aelib's thread policy, with the machine
+"""Training on a busy laptop: torch's default CPU threads against aelib's thread policy, with the machine
 otherwise idle and with one core kept busy by another process.
 
 A "busy core" is a second process spinning in a loop (``python -c "while True: pass"``, not pinned: the scheduler

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 
 import aelib
-from benchmarks.machine import cpu_name
 from aelib.cli import fit_from_args, make_parser, model_from_args
 from aelib.recipes import default_epochs, recipe
+from benchmarks.machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {  # checkpoint name -> extra command-line options of `python -m aelib train MODEL`

@@ -28,10 +28,10 @@ READY = """(n) => document.readyState === "complete"
 
 
 def load_times(site, repeats: int) -> dict[str, list[float]]:
-    from tools import labserver
     from playwright.sync_api import sync_playwright
 
     from aelib.site import serve
+    from tools import labserver
 
     times = {name: [] for name in site.pages}
     with serve(site.out) as url, sync_playwright() as p:

@@ -28,9 +28,9 @@ import torchvision
 from torch.utils.data import DataLoader
 
 import aelib
-from benchmarks.machine import cpu_name
-from aelib.cli import parse_widths     # the command line's parser of "512,256"
+from aelib.cli import parse_widths  # the command line's parser of "512,256"
 from aelib.data import MNIST, load_offline, write_mnist_raw
+from benchmarks.machine import cpu_name
 
 LR = 1e-3
 

@@ -36,9 +36,9 @@ import torch
 import aelib
 from aelib import explorers
 from aelib.explorers import latent, packing
+from tools import labserver
 
 ROOT = Path(__file__).resolve().parents[1]
-from tools import labserver
 
 # (label, notebook expression building it, key to press, CSS of the slider it presses)
 EXPLORERS = [
@@ -134,7 +134,7 @@ def python_side(data, models, out: Path) -> dict[str, Path]:
         pages[label] = explorer.save_html(out / f"{name}.html")
         small = explorer.save_html(out / f"{name}_int8.html", dtype="int8")
         print(f"{label:30s} {statistics.median(builds):8.2f} {kb(len(explorer.decoder_weights)):>9s} "
-              f"{kb(len(explorer.map_png)):>8s} {kb(len(explorer.codes)):>8s} {kb(len(latent.ESM.read_bytes())):>8s} "
+              f"{kb(len(explorer.map_png)):>8s} {kb(len(explorer.codes)):>8s} {kb(len(latent.ESM.encode())):>8s} "
               f"{kb(pages[label].stat().st_size):>9s} {kb(small.stat().st_size):>10s}")
     return pages
 
@@ -169,7 +169,7 @@ def browser_side(data, models, pages: dict[str, Path], presses: int, epochs: int
 
         page.goto("about:blank")
         spec, weights = packing.pack_decoder(models["cvae"])
-        times = page.evaluate(DECODE_TIME, [latent.ESM.read_text(), spec, base64.b64encode(weights).decode()])
+        times = page.evaluate(DECODE_TIME, [latent.ESM, spec, base64.b64encode(weights).decode()])
         print(f"\nexplorer.js, one decode of the CVAE (2+10 -> 256 -> 512 -> 784), median / p95 of 300: "
               f"{ms(times)} ms (timer resolution 0.1 ms)")
 

@@ -70,3 +70,14 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 1000}, "device_scale_factor": 1}
+
+
+# --- `python -m pytest -m "not slow"`: the fast loop --------------------------------------------------------------
+SLOW_FILES = {"test_browser.py", "test_site.py", "test_notebooks.py", "test_figures.py", "test_install.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests, the site, the notebooks (nbval) and whole-install tests are slow; so is any test marked so."""
+    for item in items:
+        if item.path.name in SLOW_FILES or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 from tools import labserver
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # The notebooks the browser test opens, by model. None: the test writes a small notebook explorer_<model>.ipynb
 # (setup, a short training run, latent_explorer) into the server's root. A path relative to the repository (e.g.
@@ -70,7 +71,7 @@ def explorer_notebook(model: str, full_epochs: int = 30) -> dict:
 
     cells = [
         nbformat.v4.new_markdown_cell(f"# Explorer test: {model.upper()}\n\nWritten by tests/test_browser.py."),
-        nbformat.v4.new_code_cell("import aelib\nfrom aelib import notebook, widgets\n\n"
+        nbformat.v4.new_code_cell("import aelib\nfrom aelib import notebook, explorers\n\n"
                                   "nb = notebook.setup(seed=0)\n"
                                   "data = aelib.data.load_offline()   # no download attempt\nprint(data)"),
         nbformat.v4.new_code_cell(f'model = aelib.build("{model}", latent_dim=2)\n'
@@ -275,7 +276,7 @@ def test_cvae_explorer_switches_the_digit(page, lab):
 
 
 POSTERIOR_CELLS = [
-    "import time\nimport aelib, torch\nfrom aelib import widgets\n\ntorch.manual_seed(0)\n"
+    "import time\nimport aelib, torch\nfrom aelib import explorers\n\ntorch.manual_seed(0)\n"
     "data = aelib.data.load_offline()\nmodel = aelib.build('vae', latent_dim=2, hidden_dims=(128,))\n"
     "aelib.fit(model, data, epochs=1, progress=False);",
     "explorer = explorers.posterior_explorer(model, data, indices=[0, 100])\nexplorer",
@@ -321,8 +322,9 @@ def test_posterior_explorer_in_jupyterlab_follows_python_and_outlives_the_kernel
 
 # ------------------------------------------------------------------------------------------- without JupyterLab
 def small_model(name: str, epochs: int = 1):
-    import aelib
     import torch
+
+    import aelib
 
     torch.manual_seed(0)
     model = aelib.build(name, latent_dim=2)
@@ -486,6 +488,7 @@ def test_the_javascript_decoder_matches_torch(page, name):
     import base64
 
     import torch
+
     from aelib.explorers import latent, packing
 
     model, _ = small_model(name)
@@ -495,7 +498,7 @@ def test_the_javascript_decoder_matches_torch(page, name):
         model.decode(torch.from_numpy(codes), torch.full((len(codes),), y) if model.conditional else None)
         .reshape(len(codes), -1).numpy() for y in digits])
     page.goto("about:blank")
-    source = latent.ESM.read_text()
+    source = latent.ESM
     worst = {}
     for dtype in packing.WEIGHT_DTYPES:
         spec, weights = packing.pack_decoder(model, dtype)

@@ -130,7 +130,7 @@ def test_what_save_cannot_store_is_refused_before_the_file_is_touched(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["ae.pt"]
 
 
-# --- issue 12, item 9: a checkpoint edited by hand is a CheckpointError, found before anything big is built ---------
+# --- a checkpoint edited by hand is a CheckpointError, found before anything big is built ---------
 def edited(tmp_path, edit, name="vae"):
     """A good checkpoint of ``name``, changed by ``edit(payload)`` as someone editing it by hand might."""
     torch.manual_seed(0)

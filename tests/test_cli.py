@@ -20,6 +20,7 @@ def test_help():
     assert result.returncode == 0 and "--latent-dim" in result.stdout and "--prior" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, extra", [
     ("vae", []), ("caae", ["--prior", "mixture", "--label-guided", "--dropout", "0.2"])])
 def test_train_saves_a_loadable_checkpoint_and_prints_metrics(tmp_path, tiny_mnist_root, name, extra):
@@ -61,6 +62,7 @@ def test_bad_input_is_one_line_and_non_zero(args, message, capsys):
     assert len([line for line in err.splitlines() if "error:" in line]) == 1
 
 
+@pytest.mark.slow
 def test_bad_input_in_a_real_process_has_no_traceback():
     for args in (["train", "vea"], ["train", "vae", "--prior", "mixture"]):
         result = cli(*args)
@@ -214,6 +216,7 @@ def test_every_option_is_checked_like_the_python_api_before_any_work(args, messa
 def test_cli_figures_and_benchmarks_train_the_same_model(offline_data, tmp_path):
     """One training path (aelib.recipes): the CLI's options and figures' defaults give bit-identical weights."""
     import torch
+
     from aelib import cli
 
     small = (offline_data.train_x[:256], offline_data.train_y[:256])

@@ -5,9 +5,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from aelib.figures import NAMES, save_figure  # noqa: E402
 
 from aelib import AelibError, diagrams  # noqa: E402
-from aelib.figures import NAMES, save_figure  # noqa: E402
 
 
 @pytest.mark.parametrize("name", NAMES)

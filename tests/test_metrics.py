@@ -43,6 +43,7 @@ class ObeysLabel:
         return pool[torch.randint(len(pool), (n,))]
 
 
+@pytest.mark.slow
 # ---------------------------------------------------------------------------------------------------- the judge
 def test_judge_is_above_95_percent_on_its_test_split(judge, offline_data):
     assert judge.test_accuracy > 0.95

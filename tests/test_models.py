@@ -245,7 +245,7 @@ def test_float64_images_and_codes_are_converted_to_the_model_dtype():
     assert model.decode(torch.zeros(2, 2, dtype=torch.float64)).dtype == torch.float32
 
 
-# --- issue 12, item 9: every argument checked the same way (type, range, NaN, size) -------------------------------
+# --- every argument checked the same way (type, range, NaN, size) -------------------------------
 @pytest.mark.parametrize("config, message", [
     ({"latent_dim": "2"}, r"latent_dim must be a positive whole number, got '2' \(a str\)"),
     ({"latent_dim": True}, "latent_dim must be a positive whole number, got True"),

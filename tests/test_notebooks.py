@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 from aelib.explorers import kinds
 from tools import nbtools
 
+ROOT = Path(__file__).resolve().parents[1]
 
 NOTEBOOKS = nbtools.notebooks()
 MAX_BYTES = 2_000_000   # each committed notebook, stored widget state included

@@ -1,4 +1,4 @@
-"""aelib.posterior (issue 11: the true posterior of a 2-D VAE) checked against oracles.
+"""aelib.course.posterior (the true posterior of a 2-D VAE) checked against oracles.
 
 Oracles: the exact evidence and posterior of aelib.elbo.LinearGaussian with d = 2 (the grid must agree to 1e-9
 nats and 1e-9 in the moments, and its refinement error must bound its true error); for a trained VAE, where nothing
@@ -141,6 +141,7 @@ def vae_and_digits():
     return model, data.test_x[:4]
 
 
+@pytest.mark.slow
 def test_elbo_below_iwae_below_grid_log_evidence(vae_and_digits):
     """ELBO <= IWAE_1000 <= log p(x). After one epoch q(z|x) is poor (gaps of 5-50 nats), so the importance weights
     are heavy-tailed and one draw of IWAE_1000 can exceed log p(x) (by up to ~1 nat in 30 draws); its *mean* may
@@ -161,6 +162,7 @@ def test_elbo_below_iwae_below_grid_log_evidence(vae_and_digits):
     assert (chain.log_px - mean < 2.0)[close].all()
 
 
+@pytest.mark.slow
 def test_true_posterior_is_normalised_and_matches_importance_sampling(vae_and_digits):
     """p(z|x) integrates to 1 on its grid. Independent check of log p(x) and of the posterior mean: importance
     sampling with 20,000 draws from a defensive mixture (the grid posterior's Gaussian fit with twice its

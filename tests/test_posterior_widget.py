@@ -14,9 +14,8 @@ import torch
 from PIL import Image
 
 import aelib
-from aelib import AelibError
+from aelib import AelibError, explorers
 from aelib.course import posterior
-from aelib import explorers
 from aelib.explorers import kinds, packing, page, stored
 from aelib.explorers import posterior as post_explorer
 
@@ -144,8 +143,8 @@ def test_stored_state_is_compacted_and_boots_like_a_page(explorer, vae, offline_
     entries["p"]["state"]["_esm"] = "// an older posterior_explorer.js"
     metadata = {"widgets": {stored.WIDGET_STATE: {"state": entries}}}
     assert stored.compact_widget_state(metadata) == {"explorers": 2, "shared": 0}
-    assert entries["p"]["state"]["_esm"] == post_explorer.ESM.read_text()
-    assert entries["p"]["state"]["_css"] == kinds.STYLES[kinds.LATENT_ID] + (kinds.HERE / "posterior.css").read_text()
+    assert entries["p"]["state"]["_esm"] == post_explorer.ESM
+    assert entries["p"]["state"]["_css"] == kinds.STYLES[kinds.POSTERIOR_ID]
     assert entries["e"]["state"]["_css"] == kinds.STYLES[kinds.LATENT_ID]   # the explorers' styles (stored in notebooks) unchanged
     assert entries["p"]["state"]["entries"] == explorer.entries                   # the digits are kept as they are
     assert kinds.bootable(entries["p"]) == "aelib.explorers.posterior.PosteriorExplorer"
@@ -153,8 +152,8 @@ def test_stored_state_is_compacted_and_boots_like_a_page(explorer, vae, offline_
     script = page.boot_script({"a": page.page_state_from_stored(entries["p"]),
                                   "b": page.page_state_from_stored(entries["e"]), "c": explorer.page_state()})
     sources = json_after(script, "const sources = JSON.parse(")
-    assert sources == {kinds.LATENT_ID: kinds.BOOTABLE[kinds.LATENT_ID].read_text(),
-                       "aelib.explorers.posterior.PosteriorExplorer": post_explorer.ESM.read_text()}
+    assert sources == {kinds.LATENT_ID: kinds.BOOTABLE[kinds.LATENT_ID],
+                       "aelib.explorers.posterior.PosteriorExplorer": post_explorer.ESM}
     with pytest.raises(AelibError, match="cannot boot"):
         page.boot_script({"a": {"_anywidget_id": "somewhere.Else"}})
 

@@ -4,8 +4,7 @@ from dataclasses import replace
 import pytest
 
 import aelib
-from aelib import recipes
-from aelib import cli
+from aelib import cli, recipes
 
 
 @pytest.fixture

@@ -20,15 +20,17 @@ import nbformat
 import pytest
 
 from aelib import site
-from aelib.site import builder as site_build, mathml
-from aelib.explorers import kinds, stored
 from aelib.errors import AelibError
-
-ROOT = Path(__file__).resolve().parents[1]
+from aelib.explorers import kinds, stored
+from aelib.site import builder as site_build
+from aelib.site import mathml
 from tools import labserver
 
-NOTEBOOKS = site.notebooks()
-PAGES = ["index.html"] + [f"{p.stem}.html" for p in NOTEBOOKS]
+ROOT = Path(__file__).resolve().parents[1]
+
+NOTEBOOKS = site.notebooks(ROOT / "notebooks")
+DOCS = site_build.documents(ROOT / "docs")
+PAGES = ["index.html"] + [f"{p.stem}.html" for p in NOTEBOOKS + DOCS]
 KEY_PRESSES = 10
 RAW_TEX = re.compile(r"\$\$|\\(frac|mathbb|mathcal|begin|big|text|log|sum|mid)\b|\$[^$\s][^$]*\$")
 VISIBLE_TEXT = """() => {
@@ -51,7 +53,8 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> site.Site:
-    return site.build(tmp_path_factory.mktemp("site") / "site")
+    return site.build(tmp_path_factory.mktemp("site") / "site", notebook_dir=ROOT / "notebooks",
+                      readme=ROOT / "README.md", docs_dir=ROOT / "docs")
 
 
 def stored_explorers(path: Path) -> int:
@@ -107,7 +110,7 @@ def test_site_has_every_page_and_needs_no_other_host(built):
         folded += len(soup.find_all("details"))
         nxt = soup.find("a", rel="next")
         assert (nxt and nxt["href"]) == (PAGES[i + 1] if i + 1 < len(PAGES) else None)
-        if name != "index.html":
+        if name[:-5] in {p.stem for p in NOTEBOOKS}:
             assert soup.find("a", attrs={"download": True})["href"] == f"notebooks/{name[:-5]}.ipynb"
     assert folded > 0
 
@@ -115,7 +118,7 @@ def test_site_has_every_page_and_needs_no_other_host(built):
 def test_a_folder_that_is_not_a_site_is_not_replaced(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(AelibError, match="not built by"):
-        site.build(tmp_path)
+        site.build(tmp_path, notebook_dir=ROOT / "notebooks")
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
@@ -190,8 +193,9 @@ def test_page_in_chromium(page, built, served, name):
 def posterior_notebook(folder: Path) -> Path:
     """A stored notebook with a posterior explorer, as `tools/nbtools.py run` leaves one (nbclient's widget state,
     compacted), and an index notebook: a site of two pages, built without running anything."""
-    import aelib
     import torch
+
+    import aelib
     from aelib.explorers.posterior import PosteriorExplorer
 
     torch.manual_seed(0)

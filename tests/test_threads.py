@@ -1,4 +1,4 @@
-"""aelib's CPU thread policy (issue 13): as many torch threads as cores other processes leave free, unless the user
+"""aelib's CPU thread policy: as many torch threads as cores other processes leave free, unless the user
 says otherwise; CUDA and MPS untouched. The free cores are faked here (no timing)."""
 import os
 

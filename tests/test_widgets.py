@@ -13,10 +13,9 @@ import torch
 from PIL import Image
 
 import aelib
-from aelib import AelibError
-from aelib import explorers
-from aelib.explorers import kinds, latent, packing, page, raster, stored
+from aelib import AelibError, explorers
 from aelib.course.plotting import DIGIT_COLORS
+from aelib.explorers import kinds, latent, packing, page, raster, stored
 
 SMALL = {"hidden_dims": (128,)}
 
@@ -327,7 +326,7 @@ def test_save_html_writes_one_self_contained_page(vae, offline_data, tmp_path):
     path = explorer.save_html(tmp_path / "vae.html")
     text = path.read_text()
     sources = json.loads(json.loads(_json_after(text, "const sources = JSON.parse(")))
-    assert sources == {kinds.LATENT_ID: latent.ESM.read_text()}
+    assert sources == {kinds.LATENT_ID: latent.ESM}
     for forbidden in ("http://", "https://", "src=", "<link"):
         assert forbidden not in text, f"the page refers to something outside itself: {forbidden}"
     state = json.loads(json.loads(_json_after(text, "JSON.parse(")))["explorer"]
@@ -365,7 +364,7 @@ def test_stored_explorers_keep_int8_weights_once_per_decoder(vae, cvae, offline_
     before = len(json.dumps(metadata))
     assert stored.compact_widget_state(metadata) == {"explorers": 3, "shared": 1}
     assert len(json.dumps(metadata)) < 0.35 * before   # 3 float32 decoders -> 2 int8 (maps, module stay)
-    assert all(e["state"]["_esm"] == latent.ESM.read_text() for e in entries.values())
+    assert all(e["state"]["_esm"] == latent.ESM for e in entries.values())
     first, second, other = (entries[k] for k in ("m0", "m1", "m2"))
     assert second["buffers"] == [b for b in second["buffers"] if b["path"] != ["decoder_weights"]]   # shares
     assert second["state"]["decoder_spec"] == first["state"]["decoder_spec"]   # same key and dtype: found by JS

@@ -54,6 +54,7 @@ def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathL
     import torch
 
     import aelib
+
     from . import architecture, plotting
 
     out, checkpoints = Path(out), Path(checkpoints)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import OFFLINE_TRAIN_SIZE, MNIST, load_mnist
+from ..data import MNIST, OFFLINE_TRAIN_SIZE, load_mnist
 from ..threads import use_threads
 from ..train import pick_device, scaled_epochs, seed_everything
 

@@ -1,4 +1,4 @@
-r"""The true posterior of a VAE with a 2-D latent, by quadrature on a grid (issue 11, notebook 03).
+r"""The true posterior of a VAE with a 2-D latent, by quadrature on a grid (notebook 03).
 
 With d = 2 the evidence log p(x) = log \int p(x|z) p(z) dz is a 2-D integral, small enough to compute on a grid:
 the midpoint rule over cells of area h1 h2 centred at z_c gives

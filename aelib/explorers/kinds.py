@@ -1,5 +1,6 @@
 """The widgets of aelib that a page can run without Jupyter, by their ``_anywidget_id`` (module.class): the ES
-module that draws each one and its styles. A leaf: the widget classes import it, never the reverse."""
+module that draws each one (its source text: decoder.js and explorer.js are joined, since anywidget loads one file)
+and its styles. A leaf: the widget classes import it, never the reverse."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,16 @@ from pathlib import Path
 HERE = Path(__file__).parent
 LATENT_ID = "aelib.explorers.latent.Explorer"              # latent, interpolation and style explorers
 POSTERIOR_ID = "aelib.explorers.posterior.PosteriorExplorer"
-BOOTABLE = {LATENT_ID: HERE / "explorer.js", POSTERIOR_ID: HERE / "posterior.js"}
+JS_FILES = {LATENT_ID: ("decoder.js", "explorer.js"), POSTERIOR_ID: ("posterior.js",)}
 CSS_FILES = {LATENT_ID: ("explorer.css",), POSTERIOR_ID: ("explorer.css", "posterior.css")}
-STYLES = {name: "".join((HERE / f).read_text() for f in files) for name, files in CSS_FILES.items()}
+
+
+def _joined(files) -> str:
+    return "\n".join((HERE / name).read_text() for name in files)
+
+
+BOOTABLE = {name: _joined(files) for name, files in JS_FILES.items()}   # id -> its ES module's source
+STYLES = {name: _joined(files) for name, files in CSS_FILES.items()}
 FORMER_IDS = {"aelib.widgets.Explorer": LATENT_ID,                       # before the explorers had a package
               "aelib.posterior_widget.PosteriorExplorer": POSTERIOR_ID}
 

@@ -31,7 +31,7 @@ def boot_script(states: dict[str, dict]) -> str:
     states = {key: {**state, "_anywidget_id": current_id(state.get("_anywidget_id", LATENT_ID))}
               for key, state in states.items()}
     names = sorted({state["_anywidget_id"] for state in states.values()})
-    return BOOT.format(sources=_script_json({name: BOOTABLE[name].read_text() for name in names}),
+    return BOOT.format(sources=_script_json({name: BOOTABLE[name] for name in names}),
                        states=_script_json(states), default=json.dumps(LATENT_ID))
 
 

@@ -41,7 +41,7 @@ def compact_widget_state(metadata: dict, dtype: str = "int8") -> dict:
         if name is None:
             continue
         counts["explorers"] += 1
-        entry["state"].update(_esm=BOOTABLE[name].read_text(), _css=STYLES[name], _anywidget_id=name)
+        entry["state"].update(_esm=BOOTABLE[name], _css=STYLES[name], _anywidget_id=name)
         if name != LATENT_ID:
             continue
         spec = entry["state"]["decoder_spec"]

@@ -188,24 +188,42 @@ def home_notebook(index_nb):
 
 
 def link_pages(text: str, names: set[str]) -> str:
-    """Links to the notebooks (``href="03_vae.ipynb"``) point to their pages instead."""
-    return re.sub(r'href="([^"/#]+)\.ipynb(#[^"]*)?"',
-                  lambda m: f'href="{m[1]}.html{m[2] or ""}"' if f"{m[1]}.ipynb" in names else m[0], text)
+    """Links to the notebooks and documents the site publishes (``href="03_vae.ipynb"``,
+    ``href="../docs/results.md#x"``) point to their pages instead."""
+    def page(m):
+        return f'href="{m[1]}.html{m[3] or ""}"' if f"{m[1]}.{m[2]}" in names else m[0]
+
+    return re.sub(r'href="(?:\.\./(?:docs|notebooks)/)?([^"/#]+)\.(ipynb|md)(#[^"]*)?"', page, text)
 
 
-def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README) -> Site:
+def documents(folder: Path = DOCS_DIR) -> list[Path]:
+    """The markdown pages published beside the notebooks (none if the folder does not exist)."""
+    return sorted(Path(folder).glob("*.md")) if Path(folder).is_dir() else []
+
+
+def document_notebook(path: Path):
+    """A markdown document as a one-cell notebook, so that it becomes a page like the others."""
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+    if not text.lstrip().startswith("# "):
+        raise AelibError(f"{path} must start with a '# Title' line to become a page")
+    return nb
+
+
+def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README, docs_dir=DOCS_DIR) -> Site:
     """Write the site into ``out`` (replacing a site built there before) and return what was written."""
     start = time.perf_counter()
     out = Path(out)
     paths = notebooks(notebook_dir)
     if not paths:
-        raise AelibError(f"no notebooks NN_name.ipynb in {notebook_dir}: build the site from the repository")
+        raise AelibError(f"no notebooks NN_name.ipynb in {notebook_dir}: give the folder that holds them "
+                         "(--notebooks DIR), or build from the repository's top folder")
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MARKER).exists())):
         raise AelibError(f"{out} exists and was not built by `python -m aelib site`: give another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        site = _write(tmp, paths, install_command(readme))
+        site = _write(tmp, paths, install_command(readme), documents(docs_dir))
         tmp.chmod(0o755)   # mkdtemp made it private; a web server may run as another user
         (tmp / MARKER).write_text("built by `python -m aelib site`; a rebuild replaces this folder\n")
     except BaseException:
@@ -222,7 +240,7 @@ def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README) -> Site:
     return site
 
 
-def _write(out: Path, paths: list[Path], install: str) -> Site:
+def _write(out: Path, paths: list[Path], install: str, docs: list[Path]) -> Site:
     exp = SiteExporter()
     (out / "static").mkdir(parents=True)
     (out / "notebooks").mkdir()
@@ -231,13 +249,16 @@ def _write(out: Path, paths: list[Path], install: str) -> Site:
            for name in ("static/index.css", "static/theme-light.css", "site.css")]
     (out / "static" / "site.css").write_text("\n".join([*css, STYLES[POSTERIOR_ID]]))
 
-    nbs = [nbformat.read(p, as_version=4) for p in paths]
-    names = {p.name for p in paths}
-    pages = [("index.html", SITE_NAME)] + [(f"{p.stem}.html", title(nb)) for p, nb in zip(paths, nbs)]
+    nbs = [nbformat.read(p, as_version=4) for p in paths] + [document_notebook(p) for p in docs]
+    sources = paths + docs
+    names = {p.name for p in sources}
+    pages = [("index.html", SITE_NAME)] + [(f"{p.stem}.html", title(nb)) for p, nb in zip(sources, nbs)]
     site = Site(out)
     for i, (page, page_title) in enumerate(pages):
         if i == 0:
             nb, download = home_notebook(nbs[0]), None
+        elif sources[i - 1].suffix == ".md":
+            nb, download = nbs[i - 1], None
         else:
             nb, download = nbformat.from_dict(nbs[i - 1]), f"notebooks/{paths[i - 1].name}"
             shutil.copyfile(paths[i - 1], out / download)
