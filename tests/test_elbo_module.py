@@ -78,6 +78,17 @@ def test_gap_is_kl_to_posterior(diagonal):
     log_w = log_px_z + log_pz - log_qz
     se = log_w.std(0) / math.sqrt(samples)
     assert ((log_w.mean(0) - toy.elbo(x, mu, logvar)).abs() < 5 * se).all()
+    # elbo_mc returns the same estimate and, when asked, its standard error
+    g1, g2 = torch.Generator().manual_seed(17), torch.Generator().manual_seed(17)
+    estimate, est_se = toy.elbo_mc(x, mu, logvar, 50_000, g1, with_se=True)
+    torch.testing.assert_close(estimate, toy.elbo_mc(x, mu, logvar, 50_000, g2))
+    assert (est_se > 0).all() and ((estimate - toy.elbo(x, mu, logvar)).abs() < 5 * est_se).all()
+    # for the exact posterior every log-weight is log p(x): no noise at all
+    if diagonal:
+        best_mu, best_logvar = toy.best_diagonal_q(x)
+        estimate, est_se = toy.elbo_mc(x, best_mu, best_logvar, 1_000, g1, with_se=True)
+        torch.testing.assert_close(estimate, toy.log_evidence(x), rtol=0, atol=1e-10)
+        assert (est_se < 1e-10).all()
 
 
 def test_elbo_tight_only_when_the_family_holds_the_posterior():

@@ -131,10 +131,17 @@ class LinearGaussian:
                 losses.gaussian_log_density(z, mu, logvar))
 
     def elbo_mc(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, samples: int = 10_000,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        r"""Monte Carlo ELBO, shape (N,): the average of log [p(x|z) p(z) / q(z|x)] over ``samples`` draws z ~ q."""
+                generator: torch.Generator | None = None, with_se: bool = False):
+        r"""Monte Carlo ELBO, shape (N,): the average of log [p(x|z) p(z) / q(z|x)] over ``samples`` draws z ~ q.
+
+        With ``with_se``, also its standard error (the standard deviation of the log-weights / sqrt(samples)),
+        returned as a pair (estimate, standard error). It is 0 when q is the exact posterior: every log-weight is
+        then log p(x)."""
         log_px_z, log_pz, log_qz = self.log_weights(x, mu, logvar, samples, generator)
-        return (log_px_z + log_pz - log_qz).mean(0)
+        log_w = log_px_z + log_pz - log_qz
+        if with_se:
+            return log_w.mean(0), log_w.std(0) / math.sqrt(samples)
+        return log_w.mean(0)
 
     def iwae(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, k: int,
              generator: torch.Generator | None = None) -> torch.Tensor:
