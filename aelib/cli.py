@@ -110,7 +110,8 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_number, default=None, help=f"Adam learning rate ({_recipe_help('lr')})")
     train.add_argument("--seed", type=_whole_number, default=0, help="random seed (default 0)")
     train.add_argument("--data", default=None, help="folder holding MNIST/raw (default $AELIB_DATA or ./data)")
-    train.add_argument("--out", type=Path, default=None, help="checkpoint path (default checkpoints/MODEL.pt)")
+    train.add_argument("--out", default=None, help="checkpoint path, or a folder (ending in /) to save MODEL.pt in "
+                       "(default checkpoints/MODEL.pt); an existing file is replaced only if it is an aelib checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     evaluate = commands.add_parser(
@@ -193,9 +194,7 @@ def train(args) -> None:
 
     model = model_from_args(args)
     args.epochs = args.epochs or default_epochs(args.model)
-    out = args.out or Path("checkpoints") / f"{args.model}.pt"
-    if out.exists() and out.is_dir():
-        raise aelib.AelibError(f"--out {out} is a folder; give a file path such as {out / (args.model + '.pt')}")
+    out = checkpoint_path(args.out, args.model)
     problem = why_not_writable(out.parent)      # find out now, not after an hour of training
     if problem:
         raise aelib.AelibError(f"cannot save to {out}: {problem}; pass --out a path in a folder you can write to")
@@ -218,6 +217,26 @@ def train(args) -> None:
     print(f"held-out metrics on {len(data.test_x):,} test digits (nats per image):")
     for name, value in metrics.items():
         print(f"  {name:22s} {value:8.2f}")
+
+
+def checkpoint_path(given: str | None, model_name: str) -> Path:
+    """Where `train --out` saves: ``~`` expanded, a folder (or a path ending in /) gets MODEL.pt inside it; an
+    existing file that is not an aelib checkpoint is refused, so a typo cannot replace someone's notes."""
+    import aelib
+
+    if not given:
+        return Path("checkpoints") / f"{model_name}.pt"
+    text = os.path.expanduser(given)
+    out = Path(text)
+    if text.endswith(("/", os.sep)) or out.is_dir():
+        out = out / f"{model_name}.pt"
+    if out.exists():
+        try:
+            aelib.load(out)
+        except aelib.AelibError:
+            raise aelib.AelibError(f"--out {out} exists and is not an aelib checkpoint: it would be replaced; give "
+                                   "another path, or move that file away first") from None
+    return out
 
 
 class SaveFailed(Exception):

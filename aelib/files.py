@@ -5,10 +5,14 @@ one; the new file gets the usual permissions of a new file (0666 less the umask)
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Callable
+
+# torch.save reports a failed write (a full disk, a lost mount) as a RuntimeError with one of these in its message
+TORCH_WRITE_FAILURES = ("inline_container", "PytorchStreamWriter", "unexpected pos", "file write failed")
 
 
 def _umask() -> int:
@@ -24,7 +28,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            try:
+                write(f)
+            except RuntimeError as err:   # torch's way of saying the write failed: an OSError like any other
+                if not any(sign in str(err) for sign in TORCH_WRITE_FAILURES):
+                    raise
+                first = str(err).strip().splitlines()[0][:160]
+                raise OSError(errno.EIO, f"the write failed; is the disk full? (torch: {first})") from err
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())

@@ -230,3 +230,49 @@ def test_cli_figures_and_benchmarks_train_the_same_model(offline_data, tmp_path)
         assert torch.equal(a, b)
     other = aelib.build("vae", seed=4, latent_dim=2, hidden_dims=(32,))
     assert not torch.equal(other.state_dict()["encoder.net.0.weight"], via_recipes.state_dict()["encoder.net.0.weight"])
+
+
+def test_a_full_disk_as_torch_reports_it_still_keeps_the_model_elsewhere(tmp_path, tiny_mnist_root, monkeypatch,
+                                                                         capsys):
+    """torch.save says a failed write with a RuntimeError ("enforce fail at inline_container.cc ... unexpected
+    pos"), not an OSError: it must still end in the rescue copy, with a message a student can act on."""
+    import tempfile
+
+    import torch
+
+    out = tmp_path / "ae.pt"
+    rescue = tmp_path / "tmp"
+    rescue.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(rescue))
+    real_save = torch.save
+
+    calls = []
+
+    def full_disk_the_first_time(obj, f, *args, **kwargs):   # the save to --out fails; the rescue copy works
+        calls.append(f)
+        if len(calls) == 1:
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_disk_the_first_time)
+    assert main(train_args(tiny_mnist_root, out)) == 1
+    line = one_error_line(capsys.readouterr().err)
+    kept = list(rescue.glob("*.pt"))
+    assert len(kept) == 1 and str(kept[0]) in line and "is the disk full?" in line
+    assert not out.exists() and not list(tmp_path.glob(".ae.pt.*"))   # no half-written file left behind
+
+
+def test_out_never_replaces_a_file_that_is_not_a_checkpoint(tmp_path, tiny_mnist_root, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    assert main(train_args(tiny_mnist_root, notes)) == 2
+    assert "is not an aelib checkpoint" in one_error_line(capsys.readouterr().err)
+    assert notes.read_text() == "my notes"
+
+
+@pytest.mark.parametrize("given, expected", [("newdir/", "newdir/ae.pt"), ("~/run/x.pt", "home/run/x.pt")])
+def test_out_as_a_folder_or_under_home_means_what_it_says(tmp_path, tiny_mnist_root, monkeypatch, given, expected):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert main(train_args(tiny_mnist_root, given)) == 0
+    assert (tmp_path / expected).is_file() and not (tmp_path / "~").exists()

@@ -57,3 +57,16 @@ def test_figures_command_writes_every_png(tmp_path, tiny_mnist_root):
     assert {p.name for p in out.iterdir()} == expected
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == sorted(f"{n}.pt" for n in NAMES)
+
+
+def test_figures_refuses_an_unwritable_checkpoints_folder_before_training(tmp_path, tiny_mnist_root, monkeypatch,
+                                                                           capsys):
+    import aelib
+    from aelib.cli import main
+
+    (tmp_path / "ckpt").write_text("a file where the checkpoints folder should be")
+    monkeypatch.setattr(aelib, "fit", lambda *a, **k: pytest.fail("must not train"))
+    assert main(["figures", "--out", str(tmp_path / "figs"), "--checkpoints", str(tmp_path / "ckpt"),
+                 "--data", str(tiny_mnist_root)]) == 2
+    err = capsys.readouterr().err
+    assert "--checkpoints" in err and "is a file, not a folder" in err

@@ -235,3 +235,79 @@ def test_a_stored_posterior_explorer_picks_digits_on_its_page(page, tmp_path):
         expect(explorer).to_have_count(1, timeout=30_000)
         pick_another_digit(page, explorer)
     assert not errors, f"browser errors {errors}"
+
+
+# ------------------------------------------------------------------------------------- what a notebook may run
+HOSTILE = "window.__ran = (window.__ran || 0) + 1"
+HOSTILE_NAME = '02_a"><img src=x onerror="window.__ran=9">.ipynb'
+
+
+def hostile_notebooks(folder):
+    """Two notebooks whose every cell tries to run a script on the page built from it, one by its file name."""
+    folder.mkdir()
+    md = nbformat.v4.new_markdown_cell
+    first = nbformat.v4.new_notebook(cells=[
+        md("# A hostile notebook\n\nIt tries everything.\n\n<script>" + HOSTILE + "</script>\n\n"
+           f'<img src="x" onerror="{HOSTILE}"> <a href="javascript:{HOSTILE}" id="js-link">a link</a> '
+           f'[a markdown link](javascript:{HOSTILE}) <svg onload="{HOSTILE}"></svg> '
+           f'<iframe srcdoc="<script>parent.{HOSTILE}</script>"></iframe> <style>body {{ display: none }}</style>'),
+        nbformat.v4.new_raw_cell(f"<script>{HOSTILE}</script>", metadata={"format": "text/html"}),
+    ])
+    code = nbformat.v4.new_code_cell("show()", execution_count=1)
+    code.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": f"<b>bold</b><script>{HOSTILE}</script>",
+                                                     "text/plain": "bold"}),
+        nbformat.v4.new_output("display_data", data={"application/javascript": HOSTILE}),
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": f'<svg onload="{HOSTILE}"></svg>'}),
+        nbformat.v4.new_output("display_data", data={"text/markdown": f"<img src=x onerror='{HOSTILE}'>"}),
+    ]
+    first.cells.append(code)
+    nbformat.write(first, folder / "01_hostile.ipynb")
+    second = nbformat.v4.new_notebook(cells=[md("# <img src=x onerror='window.__ran=7'> Second\n\nText.")])
+    nbformat.write(second, folder / HOSTILE_NAME)
+    return folder
+
+
+def test_nothing_from_a_notebook_is_written_as_a_script(tmp_path):
+    out = site.build(tmp_path / "site", notebook_dir=hostile_notebooks(tmp_path / "notebooks"))
+    from bs4 import BeautifulSoup
+
+    for name in out.pages:
+        soup = BeautifulSoup((out.out / unquote(name)).read_text(), "html.parser")
+        assert not [s for s in soup.find_all("script") if "__ran" in s.get_text()], f"{name}: the notebook's script"
+        handlers = [(t.name, a) for t in soup.find_all(True) for a in t.attrs if a.lower().startswith("on")]
+        assert not handlers, f"{name}: event handlers {handlers}"
+        links = [t["href"] for t in soup.find_all(href=True) if t["href"].strip().lower().startswith("javascript")]
+        assert not links, f"{name}: {links}"
+        content = soup.find("main") or soup   # the notebook's part of the page (the template has its own <style>)
+        assert not content.find_all(["script", "iframe", "style", "svg", "object", "embed"]), name
+    assert "02_a%22%3E%3Cimg" in (out.out / "01_hostile.html").read_text()   # the name is a link, not markup
+
+
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+@pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods:DeprecationWarning")
+def test_no_script_from_a_notebook_runs_in_the_browser(page, tmp_path):
+    out = site.build(tmp_path / "site", notebook_dir=hostile_notebooks(tmp_path / "notebooks"))
+    with site.serve(out.out) as url:
+        for name in out.pages:
+            page.goto(f"{url}/{name}")
+            page.wait_for_load_state("load")
+            for link in page.locator("a").all():   # a javascript: link would run when clicked
+                if (link.get_attribute("href") or "").startswith("javascript"):
+                    link.click()
+            assert page.evaluate("window.__ran") is None, f"a script from the notebook ran on {name}"
+            assert page.locator("body").is_visible(), f"{name}: the notebook's <style> hid the page"
+
+
+def test_a_rebuild_keeps_what_the_user_added(tmp_path):
+    """The layout for GitHub Pages (a .git folder, a CNAME file) survives a rebuild; the pages are replaced."""
+    out = tmp_path / "site"
+    site.build(out, notebook_dir=ROOT / "notebooks")
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/gh-pages\n")
+    (out / "CNAME").write_text("course.example.org\n")
+    (out / "index.html").write_text("an old page")
+    site.build(out, notebook_dir=ROOT / "notebooks")
+    assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/gh-pages\n"
+    assert (out / "CNAME").read_text() == "course.example.org\n"
+    assert (out / "index.html").read_text() != "an old page"

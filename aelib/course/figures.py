@@ -12,7 +12,8 @@ from pathlib import Path
 
 import matplotlib
 
-from ..files import atomic_write
+from ..errors import AelibError
+from ..files import atomic_write, why_not_writable
 from ..recipes import default_epochs
 
 NAMES = ("ae", "vae", "cvae", "aae", "caae")
@@ -58,6 +59,10 @@ def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathL
     from . import architecture, plotting
 
     out, checkpoints = Path(out), Path(checkpoints)
+    for option, folder in (("--out", out), ("--checkpoints", checkpoints)):   # before any training, not after
+        problem = why_not_writable(folder)
+        if problem:
+            raise AelibError(f"cannot write to {folder} ({option}): {problem}; give a folder you can write to")
     data = aelib.load_mnist(data_root)
     models = trained_models(data, checkpoints, epochs, retrain, progress)
     x, y = data.test_x, data.test_y

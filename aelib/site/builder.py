@@ -43,6 +43,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import nbformat
 from jinja2 import pass_context
@@ -55,6 +56,7 @@ from ..explorers import page as explorer_page
 from ..explorers.kinds import POSTERIOR_ID, STYLES, bootable
 from ..explorers.stored import WIDGET_STATE
 from .mathml import MathMLRenderer
+from .sanitize import clean, clean_notebook
 
 NOTEBOOK_DIR = Path("notebooks")   # default folders, relative to where the site is built (a source checkout)
 DOCS_DIR = Path("docs")
@@ -81,7 +83,7 @@ class SiteExporter(HTMLExporter):
     def markdown2html(self, context, source):
         renderer = MathMLRenderer(escape=False, attachments=context.get("cell", {}).get("attachments", {}),
                                   anchor_link_text=self.anchor_link_text)
-        return MarkdownWithMath(renderer=renderer).render(source)
+        return clean(MarkdownWithMath(renderer=renderer).render(source))
 
 
 # ------------------------------------------------------------------------------------------- widget outputs
@@ -103,7 +105,7 @@ def static_widgets(nb) -> dict[str, dict]:
             model_id = data.pop(WIDGET_VIEW)["model_id"]
             entry = stored.get(model_id, {})
             if bootable(entry):   # an explorer, or the posterior explorer: each runs its own ES module
-                element = f"aelib-explorer-{model_id}"
+                element = f"aelib-explorer-{html.escape(str(model_id), quote=True)}"
                 explorers[element] = explorer_page.page_state_from_stored(entry)
                 picture = data.pop("image/png", None)
                 fallback = f'<noscript><img alt="the explorer" src="data:image/png;base64,{picture}"></noscript>' \
@@ -225,11 +227,14 @@ def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README, docs_dir
     try:
         site = _write(tmp, paths, install_command(readme), documents(docs_dir))
         tmp.chmod(0o755)   # mkdtemp made it private; a web server may run as another user
-        (tmp / MARKER).write_text("built by `python -m aelib site`; a rebuild replaces this folder\n")
+        written = sorted(p.name for p in tmp.iterdir())
+        (tmp / MARKER).write_text("built by `python -m aelib site`; a rebuild replaces what it wrote:\n"
+                                  + "\n".join(written) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():   # the old site goes only once the new one is complete
+    if out.exists():   # the old site goes only once the new one is complete, with what the user added moved in
+        _keep_what_the_user_added(out, tmp)
         old = out.with_name(f".{out.name}.old{os.getpid()}")
         out.rename(old)
         tmp.rename(out)
@@ -238,6 +243,17 @@ def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README, docs_dir
         tmp.rename(out)
     site.out, site.seconds = out, time.perf_counter() - start
     return site
+
+
+def _keep_what_the_user_added(old: Path, new: Path) -> None:
+    """Move into the new site what the old folder holds that no build wrote there (``.git/``, ``CNAME``, ...): the
+    layout for publishing with GitHub Pages survives a rebuild."""
+    marker = (old / MARKER).read_text().splitlines()[1:] if (old / MARKER).is_file() else []
+    built_before = set(marker) if marker else {p.name for p in old.iterdir()
+                                               if p.suffix == ".html" or p.name in ("static", "notebooks")}
+    for entry in old.iterdir():
+        if entry.name != MARKER and entry.name not in built_before and not (new / entry.name).exists():
+            entry.rename(new / entry.name)
 
 
 def _write(out: Path, paths: list[Path], install: str, docs: list[Path]) -> Site:
@@ -252,7 +268,7 @@ def _write(out: Path, paths: list[Path], install: str, docs: list[Path]) -> Site
     nbs = [nbformat.read(p, as_version=4) for p in paths] + [document_notebook(p) for p in docs]
     sources = paths + docs
     names = {p.name for p in sources}
-    pages = [("index.html", SITE_NAME)] + [(f"{p.stem}.html", title(nb)) for p, nb in zip(sources, nbs)]
+    pages = [("index.html", SITE_NAME)] + [(quote(f"{p.stem}.html"), title(nb)) for p, nb in zip(sources, nbs)]
     site = Site(out)
     for i, (page, page_title) in enumerate(pages):
         if i == 0:
@@ -260,9 +276,10 @@ def _write(out: Path, paths: list[Path], install: str, docs: list[Path]) -> Site
         elif sources[i - 1].suffix == ".md":
             nb, download = nbs[i - 1], None
         else:
-            nb, download = nbformat.from_dict(nbs[i - 1]), f"notebooks/{paths[i - 1].name}"
-            shutil.copyfile(paths[i - 1], out / download)
+            nb, download = nbformat.from_dict(nbs[i - 1]), f"notebooks/{quote(paths[i - 1].name)}"
+            shutil.copyfile(paths[i - 1], out / "notebooks" / paths[i - 1].name)
         nb.metadata["title"] = page_title
+        clean_notebook(nb)   # as JupyterLab shows an untrusted notebook: aelib's own explorers are booted below
         explorers = static_widgets(nb)
         resources = {"site": {
             "name": SITE_NAME, "download": download, "install": install if i == 0 else None,
@@ -271,7 +288,7 @@ def _write(out: Path, paths: list[Path], install: str, docs: list[Path]) -> Site
             "boot": explorer_page.boot_script(explorers) if explorers else "",
         }}
         body, _ = exp.from_notebook_node(nb, resources=resources)
-        (out / page).write_text(link_pages(body, names), encoding="utf-8")
+        (out / unquote(page)).write_text(link_pages(body, names), encoding="utf-8")
         site.pages.append(page)
         site.explorers[page] = len(explorers)
     return site
