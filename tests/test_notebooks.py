@@ -90,3 +90,19 @@ def test_stored_outputs_hold_no_failed_claim_and_no_unfinished_progress_bar(path
             text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
             assert "✗" not in text and "ClaimError" not in text, f"{path.name}, code cell {i}: a failed claim"
             assert " 0%|" not in text, f"{path.name}, code cell {i}: an unfinished progress bar is stored"
+
+
+def test_sync_writes_a_notebook_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A write that fails half way (a full disk, Ctrl-C) leaves the old notebook as it was, and no temporary file."""
+    from pathlib import Path as P
+
+    path = tmp_path / "03_x.ipynb"
+    path.write_text("the old notebook")
+
+    def fail(self, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(P, "replace", fail)
+    with pytest.raises(OSError):
+        nbtools._write_atomically(path, "the new notebook")
+    assert path.read_text() == "the old notebook" and [p.name for p in tmp_path.iterdir()] == ["03_x.ipynb"]
