@@ -61,6 +61,8 @@ def load(path: str | os.PathLike, expected: str | None = None, map_location="cpu
     with_extra = checks.flag("with_extra", with_extra)
     if expected is not None:
         checks.one_of("expected", expected, tuple(MODELS))
+    if isinstance(map_location, (str, torch.device)):
+        map_location = checks.device("map_location", map_location)   # a missing GPU is said as such
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train one with `python -m aelib train MODEL --out {path}`")
     try:

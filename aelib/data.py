@@ -207,7 +207,11 @@ def _read_split(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
         return path
 
     images = read_idx(find(f"{prefix}-images-idx3-ubyte")).float().div_(255).unsqueeze(1)
-    labels = read_idx(find(f"{prefix}-labels-idx1-ubyte")).long()
+    label_path = find(f"{prefix}-labels-idx1-ubyte")
+    labels = read_idx(label_path).long()
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"{label_path} holds labels from {int(labels.min())} to {int(labels.max())}, not digits "
+                        "0..9: it is not an MNIST label file, or it is damaged")
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels for the {prefix} split")
     return images, labels

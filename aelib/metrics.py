@@ -135,6 +135,9 @@ def _subsample(x, y, max_points: int, generator):
     return x, y
 
 
+CODE_NOISE_STREAM = 0x5EEDC0DE   # seeds the codes' noise apart from the prior's draws (same seed: paired twins)
+
+
 def aggregate_codes(model, x, y=None) -> torch.Tensor:
     """Codes of ``x`` as the model's prior sees them: one sample of q(z|x) per image for a VAE/CVAE (so together
     they are samples of the aggregate posterior q(z)), the deterministic code for the AE/AAE/CAAE."""
@@ -160,8 +163,8 @@ def prior_matching(model, x, y=None, max_points: int = MAX_POINTS, seed: int = 0
     if guided and y is None:
         raise AelibError(f"{model.name!r} has a label-guided prior: pass the test labels y")
     x, y = _subsample(x, y if model.uses_labels else None, max_points, generator)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):   # a stream of its own: the prior's draws must not be the codes' noise
+        torch.manual_seed(seed ^ CODE_NOISE_STREAM)
         codes = aggregate_codes(model, x, y if model.conditional else None)
     prior = model.prior_sample(len(codes), y.cpu() if guided else None, generator).cpu()
     return {"mmd2": mmd2(codes, prior), "two_sample_accuracy": two_sample_accuracy(codes, prior, seed=seed)}

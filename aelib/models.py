@@ -60,8 +60,10 @@ class Config:
         self.prior = checks.one_of("prior", self.prior, PRIORS)
         self.label_guided = checks.flag("label_guided", self.label_guided)
         if not MODELS[self.name].adversarial and (self.prior != "gaussian" or self.label_guided):
-            raise AelibError(f"prior and label_guided apply to 'aae' and 'caae' only; {self.name!r} has no "
-                             "choice of prior (aelib's VAE uses N(0, I) and its closed-form KL)")
+            why = {"ae": "has no prior at all (nothing shapes its codes)",
+                   "vae": "uses N(0, I) and its closed-form KL", "cvae": "uses N(0, I) and its closed-form KL"}
+            raise AelibError(f"prior and label_guided apply to 'aae' and 'caae' only; {self.name!r} "
+                             f"{why.get(self.name, 'has no choice of prior')}")
         self.beta = checks.positive_float("beta", self.beta)
         self.free_bits = checks.nonnegative_float("free_bits", self.free_bits)
         if not MODELS[self.name].variational and (self.beta != 1.0 or self.free_bits != 0.0):

@@ -171,6 +171,8 @@ def _training_tensors(data):
         raise AelibError("data must be an MNIST object (from load_mnist), a tuple (images, labels) or a tensor of "
                          f"images, got {type(data).__name__}")
     x = check_images(x)
+    if not len(x):
+        raise AelibError("there are no images to train on: data holds 0 training images")
     if y is not None:
         y = check_labels(y, len(x))
     return x, y

@@ -212,3 +212,13 @@ def test_a_malicious_pickle_is_refused_without_advice_to_unpickle_it(tmp_path):
     assert "not a safe aelib checkpoint" in message and "must not be loaded" in message and str(path) in message
     assert "weights_only" not in message and "False" not in message and "trust" not in message
     assert not marker.exists()
+
+
+def test_loading_onto_a_missing_gpu_says_so(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    path = aelib.save(aelib.build("ae", hidden_dims=(8,)), tmp_path / "ae.pt")
+    with pytest.raises(aelib.AelibError, match="'cuda' is not available here"):
+        aelib.load(path, map_location="cuda")

@@ -276,3 +276,9 @@ def test_out_as_a_folder_or_under_home_means_what_it_says(tmp_path, tiny_mnist_r
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert main(train_args(tiny_mnist_root, given)) == 0
     assert (tmp_path / expected).is_file() and not (tmp_path / "~").exists()
+
+
+def test_label_guided_on_an_ae_blames_the_ae(capsys):
+    assert main(["train", "ae", "--label-guided", "--epochs", "1"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "'ae' has no prior" in line and "VAE" not in line

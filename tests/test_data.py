@@ -163,3 +163,14 @@ def test_load_mnist_checks_its_arguments(tmp_path, kwargs, message):
 def test_load_test_split_checks_its_folder():
     with pytest.raises(aelib.AelibError, match="folder must be a folder path"):
         aelib.load_test_split(None)
+
+
+def test_a_label_file_with_labels_beyond_9_is_named(tiny_mnist_root):
+    import gzip
+
+    path = next((tiny_mnist_root / "MNIST" / "raw").glob("train-labels-idx1-ubyte*"))
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    damaged = raw[:8] + bytes([200]) + raw[9:]
+    path.write_bytes(gzip.compress(damaged) if path.suffix == ".gz" else damaged)
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.*labels from 0 to 200"):
+        load_mnist(tiny_mnist_root, download=False)

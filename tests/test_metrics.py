@@ -329,3 +329,12 @@ def test_train_and_evaluate_print_the_same_numbers(offline_data, name):
     full = aelib.evaluate.held_out(model, x, y, k=20, seed=3)
     assert short == {key: full[key] for key in short}
     assert ("negative_elbo" in short) == model.variational
+
+
+def test_prior_matching_draws_the_prior_apart_from_the_codes_noise(offline_data, monkeypatch):
+    """A VAE whose q(z|x) is the prior for every x has codes that ARE prior samples: the two-sample test must be at
+    chance. Drawn with the same seed as the codes' noise, each prior draw was its code's twin (accuracy far below)."""
+    model = aelib.build("vae", hidden_dims=(8,))
+    monkeypatch.setattr(model, "posterior", lambda x, y=None: (torch.zeros(len(x), 2), torch.zeros(len(x), 2)))
+    accuracy = metrics.prior_matching(model, offline_data.test_x[:1000])["two_sample_accuracy"]
+    assert 0.44 < accuracy < 0.56, accuracy

@@ -13,6 +13,7 @@ playwright + pytest-playwright for the browser test; without them it skips and s
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -311,3 +312,40 @@ def test_a_rebuild_keeps_what_the_user_added(tmp_path):
     assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/gh-pages\n"
     assert (out / "CNAME").read_text() == "course.example.org\n"
     assert (out / "index.html").read_text() != "an old page"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not a readable notebook"),
+    ("", "is not a readable notebook"),
+    (nbformat.writes(nbformat.v4.new_notebook()), "must start with a '# Title' line"),
+    (nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("no title")])), "'# Title'"),
+])
+def test_a_bad_notebook_is_named(tmp_path, content, message):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    shutil.copy(ROOT / "notebooks" / "00_index.ipynb", folder)
+    (folder / "01_bad.ipynb").write_text(content)
+    with pytest.raises(AelibError, match=message) as err:
+        site.build(tmp_path / "site", notebook_dir=folder)
+    assert "01_bad.ipynb" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notebooks"]   # nothing left behind
+
+
+@pytest.mark.parametrize("out", ["", ".", ".."])
+def test_out_is_never_the_current_folder_or_above(tmp_path, monkeypatch, out):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(AelibError, match="would replace the folder you are in"):
+        site.build(out, notebook_dir=ROOT / "notebooks")
+    assert list(work.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+def test_out_as_a_symlink_or_in_a_read_only_folder_is_a_clear_error(tmp_path, read_only_dir):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(AelibError, match="symbolic link"):
+        site.build(tmp_path / "link", notebook_dir=ROOT / "notebooks")
+    with pytest.raises(AelibError, match="cannot build the site"):
+        site.build(read_only_dir / "site", notebook_dir=ROOT / "notebooks")
+    assert (tmp_path / "link").is_symlink()

@@ -249,3 +249,13 @@ def test_fit_and_save_need_an_aelib_model(tmp_path):
         aelib.save("vae", tmp_path / "vae.pt")
     with pytest.raises(AelibError, match="path must be a file path"):
         aelib.save(aelib.build("ae", **SMALL), None)
+
+
+def test_fit_on_no_images_or_on_float64_images(offline_data):
+    import torch
+
+    model = aelib.build("ae", hidden_dims=(16,))
+    with pytest.raises(AelibError, match="no images to train on"):
+        aelib.fit(model, offline_data.train_x[:0], epochs=1, progress=False)
+    history = aelib.fit(model, offline_data.train_x[:64].double(), epochs=1, progress=False)   # as encode takes them
+    assert len(history) == 1 and model.encode(offline_data.train_x[:2].double()).dtype == torch.float32

@@ -387,3 +387,33 @@ def test_a_stored_explorer_boots_from_the_same_state_as_a_saved_page(vae, offlin
     script = page.boot_script({"a": explorer.page_state(), "b": explorer.page_state("int8")})
     assert script.count("__aelib_explorer_weights_v1__") == 1   # explorer.js is inlined once, for both
     assert "</script>" not in script[:-len("</script>")]
+
+
+# --- hostile input: a clear error, never a late numpy or torch one -------------------------------------------------
+def test_bad_data_for_an_explorer_is_named(vae, cvae, offline_data):
+    import dataclasses
+
+    with pytest.raises(AelibError, match="data must be an MNIST object"):
+        explorers.latent_explorer(vae, (offline_data.test_x, offline_data.test_y))
+    empty = dataclasses.replace(offline_data, test_x=offline_data.test_x[:0], test_y=offline_data.test_y[:0])
+    with pytest.raises(AelibError, match="no test digits"):
+        explorers.latent_explorer(vae, empty)
+    with pytest.raises(AelibError, match="no test labels"):
+        explorers.latent_explorer(cvae, dataclasses.replace(offline_data, test_y=None))
+    for bad in (0, -1, 2.5):
+        with pytest.raises(AelibError, match="max_points must be"):
+            explorers.latent_explorer(vae, offline_data, max_points=bad)
+
+
+def test_bad_controls_of_an_explorer_are_named(vae, offline_data, tmp_path):
+    with pytest.raises(AelibError, match="steps must be"):
+        explorers.interpolation_explorer(vae, offline_data, steps=-5)
+    with pytest.raises(AelibError, match="index_a must be"):
+        explorers.interpolation_explorer(vae, offline_data, index_a=True)
+    explorer = explorers.latent_explorer(vae, offline_data, dtype="int8")
+    with pytest.raises(AelibError, match="is a folder"):
+        explorer.save_html(tmp_path)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(AelibError, match="build the explorer with dtype='float32'"):
+        explorer.save_html(tmp_path / "page.html")
+    assert explorer.save_html(tmp_path / "page.html", dtype="int8").is_file()

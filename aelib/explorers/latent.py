@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import traitlets
 
+from .. import checks
 from ..course.plotting import DIGIT_COLORS
 from ..errors import AelibError
 from ..files import atomic_write
@@ -52,9 +53,17 @@ MAX_PRIOR_POINTS = 2000       # adversarial models: prior samples drawn under th
 # --------------------------------------------------------------------------------------- codes of test digits
 def test_codes(model, data, max_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Codes (N, latent_dim) and labels (N,) of ``data``'s test digits (all of them, or the first ``max_points``)."""
+    if not (hasattr(data, "test_x") and hasattr(data, "test_y")):
+        raise AelibError(f"data must be an MNIST object such as aelib.load_mnist() (the explorers draw its test "
+                         f"digits and their labels), got {checks.got(data)}")
     x, y = data.test_x, data.test_y
     if max_points is not None:
+        max_points = checks.positive_int("max_points", max_points)
         x, y = x[:max_points], y[:max_points]
+    if y is None or len(x) == 0:
+        raise AelibError("the explorers need labelled test digits to draw the map: data has "
+                         f"{'no test labels' if y is None else 'no test digits'}")
+    x, y = checks.check_images(x), checks.check_labels(y, len(x))
     chunks = [model.encode(x[i:i + 2000], y[i:i + 2000] if model.conditional else None).cpu()
               for i in range(0, len(x), 2000)]
     return torch.cat(chunks).numpy().astype(np.float64), y.cpu().numpy()
@@ -119,6 +128,7 @@ class Explorer(PicturedWidget):
             raise AelibError(f"style_explorer needs a conditional model (cvae or caae): in a {model.name!r} the code "
                              "z holds digit and style together and there is no label to switch. Use "
                              "latent_explorer(model, data) instead.")
+        steps = checks.whole("steps", steps, low=2)
         if getattr(model, "latent_dim", 0) < 2:
             raise AelibError(f"the explorers need a model with latent_dim >= 2 (a 2-D map), got latent_dim="
                              f"{getattr(model, 'latent_dim', None)}")
@@ -188,7 +198,7 @@ class Explorer(PicturedWidget):
 
     def _test_digit_index(self, name: str, value: int) -> int:
         n = len(self.labels) if hasattr(self, "labels") else 0
-        if not 0 <= value < max(n, 1):
+        if isinstance(value, bool) or not 0 <= value < max(n, 1):
             raise AelibError(f"{name} must be the index of a test digit, 0..{n - 1}, got {value}")
         return value
 
@@ -293,7 +303,10 @@ class Explorer(PicturedWidget):
         ``dtype="float32"`` decodes exactly as the live explorer (about 2.9 MB for the default decoder);
         ``"int8"`` is about 4x smaller (see :func:`pack_decoder`).
         """
-        path = Path(path)
+        path = Path(path).expanduser()
+        if path.is_dir():
+            raise AelibError(f"save_html writes one page, and {path} is a folder: give a file path such as "
+                             f"{path / 'explorer.html'}")
         if path.suffix.lower() not in (".html", ".htm"):
             raise AelibError(f"save_html writes an HTML page: give a path ending in .html, got {str(path)!r}")
         text = self.to_html(dtype, title).encode("utf-8")

@@ -109,7 +109,8 @@ def packed_size(spec: dict) -> int:
 def requantize(spec: dict, data: bytes, dtype: str) -> tuple[dict, bytes]:
     """The same decoder packed with another ``dtype`` (from float32; see :func:`pack_decoder`)."""
     if spec["dtype"] != "float32" and dtype != spec["dtype"]:
-        raise AelibError(f"can only requantize float32 weights, these are {spec['dtype']}")
+        raise AelibError(f"these weights are already {spec['dtype']}, and {dtype} cannot be made from them: build the "
+                         f"explorer with dtype='float32' (the default), then save it with dtype={dtype!r}")
     if dtype == spec["dtype"]:
         return spec, data
     if dtype not in WEIGHT_DTYPES:

@@ -55,6 +55,7 @@ from ..errors import AelibError
 from ..explorers import page as explorer_page
 from ..explorers.kinds import POSTERIOR_ID, STYLES, bootable
 from ..explorers.stored import WIDGET_STATE
+from ..files import why_not_writable
 from .mathml import MathMLRenderer
 from .sanitize import clean, clean_notebook
 
@@ -158,12 +159,38 @@ def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
 
 
-def title(nb) -> str:
+def title(nb, path=None) -> str:
     """The notebook's first '# ' heading (tools/nbtools.py uses it too)."""
-    for line in nb.cells[0].source.splitlines():
+    for line in (nb.cells[0].source.splitlines() if nb.cells else []):
         if line.startswith("# "):
             return line[2:].strip()
-    raise AelibError("the first cell of a notebook must start with a '# Title' line")
+    where = f"{path}: " if path else ""
+    raise AelibError(f"{where}the first cell of a notebook must start with a '# Title' line (a markdown heading)")
+
+
+def read_notebook(path: Path):
+    """The notebook at ``path``, or an AelibError that names the file and says what is wrong with it."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as err:  # noqa: BLE001 (nbformat raises JSON, validation and OS errors of many types)
+        raise AelibError(f"{path} is not a readable notebook ({type(err).__name__}: {str(err)[:120]}); fix or "
+                         "remove it, or build from another folder") from None
+    title(nb, path)
+    return nb
+
+
+def check_out(out: Path) -> Path:
+    """The site's folder, refused while nothing is written when it cannot be one (the current folder, a parent of
+    it, a symbolic link, a folder that cannot be written)."""
+    if str(out).strip() in ("", ".", "..") or out.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise AelibError(f"--out {str(out)!r} would replace the folder you are in (or one above it): give a new "
+                         "folder such as site/")
+    if out.is_symlink():
+        raise AelibError(f"--out {out} is a symbolic link; give the folder it points to ({out.resolve()}) or another")
+    problem = why_not_writable(out.parent)
+    if problem:
+        raise AelibError(f"cannot build the site in {out}: {problem}")
+    return out
 
 
 def install_command(readme: Path = README) -> str:
@@ -215,7 +242,7 @@ def document_notebook(path: Path):
 def build(out="site", notebook_dir=NOTEBOOK_DIR, readme: Path = README, docs_dir=DOCS_DIR) -> Site:
     """Write the site into ``out`` (replacing a site built there before) and return what was written."""
     start = time.perf_counter()
-    out = Path(out)
+    out = check_out(Path(out))
     paths = notebooks(notebook_dir)
     if not paths:
         raise AelibError(f"no notebooks NN_name.ipynb in {notebook_dir}: give the folder that holds them "
@@ -265,7 +292,7 @@ def _write(out: Path, paths: list[Path], install: str, docs: list[Path]) -> Site
            for name in ("static/index.css", "static/theme-light.css", "site.css")]
     (out / "static" / "site.css").write_text("\n".join([*css, STYLES[POSTERIOR_ID]]))
 
-    nbs = [nbformat.read(p, as_version=4) for p in paths] + [document_notebook(p) for p in docs]
+    nbs = [read_notebook(p) for p in paths] + [document_notebook(p) for p in docs]
     sources = paths + docs
     names = {p.name for p in sources}
     pages = [("index.html", SITE_NAME)] + [(quote(f"{p.stem}.html"), title(nb)) for p, nb in zip(sources, nbs)]
