@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import markdown_table
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "03_vae.ipynb"
 VARIANTS = {"default": {"AELIB_THREADS": "torch"}, "policy": {}}
@@ -139,6 +141,10 @@ def main():
         ratio = statistics.median(results[name, "idle", "policy"]) / statistics.median(results[name, "idle",
                                                                                                 "default"])
         print(f"{'':<14}policy / default on the idle machine: {ratio:.2f}")
+    rows = [[name, *(f"{statistics.median(results[name, s, v]):.1f}" for v in VARIANTS for s in SITUATIONS)]
+            for name in names]
+    print("\n" + markdown_table(["workload", *(f"{v}: {s}" for v in VARIANTS for s in SITUATIONS)], rows,
+                                f"Medians of {args.rounds} runs, seconds"))
 
 
 if __name__ == "__main__":

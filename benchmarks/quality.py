@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 import aelib
+from benchmarks.machine import markdown_table
 
 EPOCHS = 10
 RECIPES = {
@@ -66,10 +67,10 @@ def main():
             row = score(model, data.test_x) + (score(model, *official) if official else ())
             results.setdefault(name, []).append(row)
             print(f"{name:18s} {seed:4d} {seconds:8.1f} " + " ".join(f"{v:10.2f}" for v in row), flush=True)
-    if len(args.seeds) > 1:
-        print("\nmean over seeds:")
-        for name, rows in results.items():
-            print(f"{name:18s} " + " ".join(f"{statistics.mean(col):10.2f}" for col in zip(*rows)))
+    columns = ["held-out -ELBO", "held-out NLL"] + (["test -ELBO", "test NLL (k = 100)"] if official else [])
+    table = [[name] + [f"{statistics.mean(col):.1f}" for col in zip(*rows)] for name, rows in results.items()]
+    print("\n" + markdown_table(["recipe", *columns], table, f"VAE, latent_dim=20, {EPOCHS} epochs, mean of seeds "
+                                f"{', '.join(map(str, args.seeds))}"))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 import aelib
 from aelib.cli import parse_widths  # the command line's parser of "512,256"
 from aelib.data import MNIST, load_offline, write_mnist_raw
-from benchmarks.machine import cpu_name
+from benchmarks.machine import cpu_name, markdown_table
 
 LR = 1e-3
 
@@ -161,6 +161,7 @@ def main():
         dataset = torchvision.datasets.MNIST(tmp, train=True, download=False,
                                              transform=torchvision.transforms.ToTensor())
         assert len(dataset) == len(x)
+        table = []
         for name in names:
             flops, calls = step_flops(build(name, args), x[:args.batch_size], y[:args.batch_size])
             per_sample = flops / args.batch_size
@@ -169,6 +170,9 @@ def main():
             achieved = per_sample * fast
             print(f"{name:<6} {fast:>9,.0f} {slow:>13,.0f} {fast / slow:>5.1f}x {calls:>13} "
                   f"{per_sample / 1e6:>13.2f} {achieved / 1e9:>14.1f} {100 * achieved / peak:>6.1f}%", flush=True)
+            table.append([name, f"{fast:,.0f}", f"{slow:,.0f}", f"{fast / slow:.1f}x"])
+    print("\n" + markdown_table(["model", "aelib samples/s", "DataLoader + ToTensor samples/s", "ratio"], table,
+                                "Training speed"))
     print("\nratio = aelib samples/s / DataLoader samples/s; MFLOP/sample = matmul FLOPs of one training step "
           "(forward + backward, all phases) per image; % peak = aelib GFLOP/s / measured matmul peak.")
 

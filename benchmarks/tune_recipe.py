@@ -18,6 +18,7 @@ import torch
 
 import aelib
 from aelib.data import load_offline
+from benchmarks.machine import markdown_table
 
 VALIDATION = 500
 
@@ -50,6 +51,7 @@ def main():
           f"{VALIDATION} of the offline training digits; load average {os.getloadavg()[0]:.1f}")
     print(f"{'hidden':>12s} {'batch':>5s} {'lr':>7s}  " + " ".join(f"seed {s:<3d}" for s in args.seeds)
           + "     mean  seconds")
+    table = []
     for config in args.configs:
         widths, batch, lr = config.split(":")
         hidden = tuple(int(w) for w in widths.split("-"))
@@ -62,6 +64,9 @@ def main():
             scores.append(score(model, x_val, y_val))
         print(f"{widths:>12s} {int(batch):5d} {float(lr):7.0e}  " + " ".join(f"{v:8.2f}" for v in scores)
               + f" {statistics.mean(scores):8.2f} {statistics.median(seconds):8.1f}", flush=True)
+        table.append([widths, batch, lr, f"{statistics.mean(scores):.1f}", f"{statistics.median(seconds):.1f}"])
+    print("\n" + markdown_table(["hidden", "batch", "lr", "validation nats (mean of seeds)", "seconds"], table,
+                                f"{args.model}, latent_dim {args.latent_dim}, seeds {args.seeds}"))
 
 
 if __name__ == "__main__":
