@@ -7,12 +7,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from aelib.figures import NAMES, save_figure  # noqa: E402
 
-from aelib import AelibError, diagrams  # noqa: E402
+from aelib import AelibError  # noqa: E402
+from aelib.course import architecture  # noqa: E402
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_architecture_diagram_names_the_parts_of_each_model(name):
-    fig = diagrams.architecture(name)
+    fig = architecture.draw(name)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "Encoder" in texts and "Decoder" in texts
     assert ("digit y" in texts) == name.startswith("c")
@@ -23,7 +24,7 @@ def test_architecture_diagram_names_the_parts_of_each_model(name):
 
 def test_unknown_model_diagram():
     with pytest.raises(AelibError, match="unknown model"):
-        diagrams.architecture("gan")
+        architecture.draw("gan")
 
 
 def test_save_figure_is_atomic(tmp_path):

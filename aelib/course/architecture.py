@@ -1,6 +1,6 @@
 """Architecture diagrams of the five models, drawn by code (boxes and arrows with matplotlib).
 
-``architecture(name)`` returns a figure. Colours: data in grey, networks in blue, codes in orange, the label in
+``draw(name)`` returns a figure. Colours: data in grey, networks in blue, codes in orange, the label in
 green, the adversarial part in red.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _arrow(ax, a, b, text=None, style="-|>", color="0.25", dashed=False):
                 ha="center" if horizontal else "left", va="bottom" if horizontal else "center", color="0.3")
 
 
-def architecture(name: str, ax=None):
+def draw(name: str, ax=None):
     """A diagram of model ``name`` (ae, vae, cvae, aae, caae)."""
     from ..errors import AelibError
 

@@ -66,7 +66,7 @@ def make_figures(out: str | os.PathLike = "figures", checkpoints: str | os.PathL
     data = aelib.load_mnist(data_root)
     models = trained_models(data, checkpoints, epochs, retrain, progress)
     x, y = data.test_x, data.test_y
-    written = [save_figure(architecture.architecture(name), out / f"architecture_{name}.png") for name in NAMES]
+    written = [save_figure(architecture.draw(name), out / f"architecture_{name}.png") for name in NAMES]
     generator = torch.Generator().manual_seed(0)
     for name in ("cvae", "caae"):
         written.append(save_figure(plotting.digit_grid(models[name], n=10, generator=generator),
