@@ -84,8 +84,8 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool = True, ver
         try:
             _torchvision_download(root)
         except Exception as err:  # noqa: BLE001 (any download failure means "offline")
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120].rstrip(" :")
-            return _offline(f"MNIST is not in {raw} and could not be downloaded ({first}: no internet access?)",
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+            return _offline(f"MNIST is not in {raw} and could not be downloaded (no internet access? {first})",
                             verbose)
         for name in MNIST_FILES:
             check_idx_file(_find(raw, name) or raw / name)
