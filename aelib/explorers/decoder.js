@@ -1,5 +1,5 @@
 // The decoder in the browser, shared by every explorer of a page: the first half of the explorers' ES module
-// (aelib.explorers.kinds joins decoder.js and explorer.js into one module: anywidget loads a single file).
+// (aelib.explorers.kinds joins dom.js, decoder.js and explorer.js into one module: anywidget loads a single file).
 //
 // The decoder is the MLP of aelib.networks.MLP: Linear -> ReLU for each hidden layer, then a final Linear to the 784
 // pixel logits, and a sigmoid. For conditional models the one-hot label joins the input of every Linear layer, so

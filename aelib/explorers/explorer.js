@@ -1,5 +1,5 @@
-// The latent, interpolation and style explorers in the browser: the second half of the explorers' ES module, after
-// decoder.js (aelib.explorers.kinds joins them).
+// The latent, interpolation and style explorers in the browser: the last part of the explorers' ES module, after dom.js
+// and decoder.js (aelib.explorers.kinds joins them).
 //
 // Python (aelib/explorers/latent.py) sends, once, the decoder's weights, the latent map (a PNG drawn by matplotlib)
 // with the affine map from codes to its pixels, and for the interpolation and style explorers the codes of the test
@@ -82,16 +82,6 @@ function drawMarker(ctx, col, row) {
 }
 
 // ------------------------------------------------------------------------------------------------------ controls
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  node.append(...children);
-  return node;
-}
 
 function slider(name, css, [lo, hi], value, steps, onInput) {
   const input = h("input", { type: "range", min: lo, max: hi, step: (hi - lo) / steps, "aria-label": name });
@@ -167,15 +157,6 @@ async function mapImage(model) {
   img.src = URL.createObjectURL(blob);
   await img.decode();
   return img;
-}
-
-function save(model, values) {
-  for (const [k, v] of Object.entries(values)) model.set(k, v);
-  try {
-    model.save_changes();   // tells the kernel, if there is one; the explorer never waits for it
-  } catch (err) {
-    console.debug("aelib explorer: no kernel to tell", err);
-  }
 }
 
 // ------------------------------------------------------------------------------------------- the three explorers

@@ -1,6 +1,6 @@
 """The widgets of aelib that a page can run without Jupyter, by their ``_anywidget_id`` (module.class): the ES
-module that draws each one (its source text: decoder.js and explorer.js are joined, since anywidget loads one file)
-and its styles. A leaf: the widget classes import it, never the reverse."""
+module that draws each one (its source text: anywidget loads one file, so dom.js, decoder.js and explorer.js are
+joined) and its styles. A leaf: the widget classes import it, never the reverse."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 LATENT_ID = "aelib.explorers.latent.Explorer"              # latent, interpolation and style explorers
 POSTERIOR_ID = "aelib.explorers.posterior.PosteriorExplorer"
-JS_FILES = {LATENT_ID: ("decoder.js", "explorer.js"), POSTERIOR_ID: ("posterior.js",)}
+JS_FILES = {LATENT_ID: ("dom.js", "decoder.js", "explorer.js"), POSTERIOR_ID: ("dom.js", "posterior.js")}
 CSS_FILES = {LATENT_ID: ("explorer.css",), POSTERIOR_ID: ("explorer.css", "posterior.css")}
 
 

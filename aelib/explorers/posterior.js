@@ -15,16 +15,6 @@ const HEAT_DARK = [8, 48, 107];                  // the heat map runs from white
 const Q_COLOR = "rgb(214, 39, 40)";              // q(z|x)'s ellipses (tab10 red)
 const INSET = { size: 72, span: 3.5 };           // overview of the prior, [-span, span]^2
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  node.append(...children);
-  return node;
-}
 
 /** The square view (x0, x1, y0, y1) around a grid's extent (left, right, bottom, top), as posterior_widget.view. */
 export function view([left, right, bottom, top]) {
@@ -188,15 +178,6 @@ function numbersTable(entry, ks) {
   rows.push(row("gap = KL(q \u2016 p(z|x))", fixed(entry.gap), "log p(x) - ELBO: what the encoder's q loses",
     "aelib-gap"));
   return h("table", { class: "aelib-numbers" }, ...rows);
-}
-
-function save(model, values) {
-  for (const [k, v] of Object.entries(values)) model.set(k, v);
-  try {
-    model.save_changes();   // tells the kernel, if there is one; the widget never waits for it
-  } catch (err) {
-    console.debug("aelib posterior explorer: no kernel to tell", err);
-  }
 }
 
 async function render({ model, el }) {
