@@ -83,10 +83,10 @@ def synced(path: Path, paths: list[Path]) -> str:
         if not table:
             raise ValueError(f"{path.name} needs a markdown cell tagged 'index' for the table of contents")
         table[0].source = index_source(paths)
-    stored = nb.metadata.get("widgets")   # the explorers' state: live widgets in static renderings
+    saved = nb.metadata.get("widgets")   # the explorers' state: live widgets in static renderings
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
-    if stored:
-        nb.metadata["widgets"] = stored
+    if saved:
+        nb.metadata["widgets"] = saved
         stored.compact_widget_state(nb.metadata)   # current explorer.js, int8 weights stored once per decoder
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
