@@ -5,10 +5,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
-from aelib.figures import NAMES, save_figure  # noqa: E402
 
 from aelib import AelibError  # noqa: E402
 from aelib.course import architecture  # noqa: E402
+from aelib.course.figures import NAMES, save_figure  # noqa: E402
 
 
 @pytest.mark.parametrize("name", NAMES)

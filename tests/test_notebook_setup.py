@@ -1,4 +1,4 @@
-"""aelib.notebook: quick mode and the training budget that keeps a notebook's run time the same on full MNIST."""
+"""aelib.course.notebook: quick mode and the training budget that keeps a notebook's run time the same on full MNIST."""
 import torch
 
 import aelib

@@ -1,4 +1,4 @@
-"""aelib.plotting: image tiling is exact, and every figure function returns a Figure (tiny untrained models)."""
+"""aelib.course.plotting: image tiling is exact, and every figure function returns a Figure (tiny untrained models)."""
 import matplotlib
 
 matplotlib.use("Agg")

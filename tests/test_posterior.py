@@ -210,5 +210,5 @@ def test_only_a_2d_vae_has_a_grid_posterior(name, latent_dim, message):
 
 
 def test_posterior_is_a_lazy_submodule():
-    code = "import sys, aelib; assert 'aelib.posterior' not in sys.modules; aelib.posterior.true_posterior"
+    code = "import sys, aelib; assert 'aelib.course.posterior' not in sys.modules; aelib.posterior.true_posterior"
     subprocess.run([sys.executable, "-c", code], check=True)
