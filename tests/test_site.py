@@ -349,3 +349,27 @@ def test_out_as_a_symlink_or_in_a_read_only_folder_is_a_clear_error(tmp_path, re
     with pytest.raises(AelibError, match="cannot build the site"):
         site.build(read_only_dir / "site", notebook_dir=ROOT / "notebooks")
     assert (tmp_path / "link").is_symlink()
+
+
+# ------------------------------------------------------------------------------------- every student's device
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]   # axe-core's WCAG 2.0 and 2.1 rules, levels A and AA
+
+
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+@pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods:DeprecationWarning")
+@pytest.mark.parametrize("width", [1280, 360])
+@pytest.mark.parametrize("name", PAGES)
+def test_page_passes_axe_and_fits_the_screen(page, built, served, name, width):
+    """axe-core (shipped in axe-playwright-python: no CDN) finds no WCAG 2.1 A/AA violation, explorers booted, and
+    the page never scrolls sideways, on a desktop and on a phone."""
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{served}/{name}")
+    expect(page.locator(".aelib-explorer[data-ready=true]")).to_have_count(built.explorers[name], timeout=30_000)
+    violations = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}}).response["violations"]
+    found = [(v["id"], n["target"][0]) for v in violations for n in v["nodes"]]
+    assert not found, f"{name} at {width} px: {found[:8]}"
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), \
+        f"{name} scrolls sideways at {width} px"

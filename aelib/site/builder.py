@@ -68,6 +68,7 @@ MARKER = ".aelib-site"     # marks a folder this module built, so a rebuild may 
 INSTALL = ("python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt && "
            "jupyter lab notebooks/00_index.ipynb")   # used when README.md is not there to read it from
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+SCROLLABLE = re.compile(r'<math display="block"[^>]*>|<table[^>]*>|<pre[^>]*>')
 TQDM_TEXT = re.compile(r"^(?P<desc>.*?)\s*:?\s*\d+%\|.*?\|\s*\d+/(?P<total>\d+)")
 
 
@@ -84,7 +85,9 @@ class SiteExporter(HTMLExporter):
     def markdown2html(self, context, source):
         renderer = MathMLRenderer(escape=False, attachments=context.get("cell", {}).get("attachments", {}),
                                   anchor_link_text=self.anchor_link_text)
-        return clean(MarkdownWithMath(renderer=renderer).render(source))
+        html = clean(MarkdownWithMath(renderer=renderer).render(source))
+        # what may scroll sideways on a phone (a wide formula, a table) can take the keyboard focus to be scrolled
+        return SCROLLABLE.sub(lambda m: f'{m[0][:-1]} tabindex="0">', html)
 
 
 # ------------------------------------------------------------------------------------------- widget outputs
