@@ -10,7 +10,7 @@ kernels inherit AELIB_QUICK=1 from the server):
   a click repaints after the kernel is shut down.
 Without JupyterLab:
 * a page written by ``Explorer.save_html`` works from file:// with every other request aborted, and so does one of
-  the posterior explorer (aelib.posterior_widget): picking a digit repaints its true posterior;
+  the posterior explorer (aelib.explorers.posterior): picking a digit repaints its true posterior;
 * explorer.js decodes as ``model.decode`` does (float32 weights: <= 1e-4; int8 weights measured).
 
 Needs Chromium (the Debian package: `apt-get install chromium`; never `playwright install`) and the Python packages

@@ -17,10 +17,14 @@ def run(args, cwd, env):
 
 
 def test_pip_install_then_train_and_build_the_site_from_another_folder(tmp_path):
-    target, work = tmp_path / "installed", tmp_path / "elsewhere"
+    target, work, source = tmp_path / "installed", tmp_path / "elsewhere", tmp_path / "source"
     work.mkdir()
+    source.mkdir()   # a copy, so that the build leaves nothing in the repository
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    shutil.copytree(ROOT / "aelib", source / "aelib", ignore=shutil.ignore_patterns("__pycache__"))
     run(["-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(ROOT)], cwd=tmp_path, env=os.environ)
+         str(source)], cwd=tmp_path, env=os.environ)
     env = {**os.environ, "PYTHONPATH": str(target), "AELIB_CACHE": str(tmp_path / "cache")}
     where = run(["-c", "import aelib; print(aelib.__file__)"], cwd=work, env=env)
     assert where.startswith(str(target)), f"imported {where} instead of the installed copy"

@@ -1,4 +1,4 @@
-"""The posterior explorer (aelib.posterior_widget) without a browser: its numbers are aelib.posterior's, each digit is
+"""The posterior explorer (aelib.explorers.posterior) without a browser: its numbers are aelib.course.posterior's, each digit is
 computed once, errors are clear, it has a picture, and its stored state boots like the explorers'.
 
 tests/test_browser.py checks that picking a digit repaints the posterior on a saved page with no kernel, and

@@ -1,10 +1,10 @@
 // The posterior explorer, in the browser: pick a test digit, see its true posterior p(z|x) beside q(z|x).
 //
-// Python (aelib/posterior_widget.py) computes each digit once and sends it in the synced trait `entries`: the image
+// Python (aelib/explorers/posterior.py) computes each digit once and sends it in the synced trait `entries`: the image
 // and the heat map of p(z|x) on its grid as small greyscale PNGs (base64; the heat map's 255 is the peak density and
 // its row 0 the highest z2), the grid's extent, q(z|x) (mean and sd of each coordinate) and the numbers ELBO,
 // IWAE_k, log p(x) (with its grid error) and the gap. Picking a digit only repaints, with no kernel round trip: it
-// works in JupyterLab, while the kernel is busy, after it is shut down, and on a static page (aelib.widgets.
+// works in JupyterLab, while the kernel is busy, after it is shut down, and on a static page (aelib.explorers.page.
 // boot_script). Python learns the pick through the synced trait `index`; setting `index` from Python to a digit not
 // yet computed makes the kernel compute it and add it to `entries`.
 
@@ -16,7 +16,7 @@ const Q_COLOR = "rgb(214, 39, 40)";              // q(z|x)'s ellipses (tab10 red
 const INSET = { size: 72, span: 3.5 };           // overview of the prior, [-span, span]^2
 
 
-/** The square view (x0, x1, y0, y1) around a grid's extent (left, right, bottom, top), as posterior_widget.view. */
+/** The square view (x0, x1, y0, y1) around a grid's extent (left, right, bottom, top), as aelib.explorers.posterior.view. */
 export function view([left, right, bottom, top]) {
   const half = Math.max(right - left, top - bottom) / 2;
   const c1 = (left + right) / 2;
