@@ -23,13 +23,10 @@ setting :attr:`index` from Python to another test digit computes that digit once
 
 The grid: :func:`aelib.posterior.true_posterior` with n = 32 (a 64 x 64 heat map; log p(x) from 64 cells per axis)
 and a 48 x 48 search grid, instead of the module's defaults 64 / 128, to keep a set of ten digits to a few seconds.
-The stated accuracy of log p(x) is still |L_2n - L_n|, shown per digit (measured on notebook 03's model: at most
-6e-3 nats over 20 test digits, and within 2e-3 of the default grid's answer). Measured CPU time per digit, one
-thread: the grid 0.22 s, the ELBO (1,000 draws) 0.09 s, IWAE_100 and IWAE_1000 0.025 s: 3.6 s for the ten digits
-(on a busy machine the wall time is longer: 13 s at a load average of 20 on 2 cores).
-IWAE_k for k = 100 and 1,000: on that model IWAE_1000 is 0.9 nats closer to log p(x) than IWAE_100 on average
-(1.4 nats below it, against 2.4) for 0.02 s per digit; IWAE_5000 would gain only 0.4 nats more at 7x the cost.
-Showing both makes the point that more samples tighten the bound, and that IWAE_k is itself a random estimate.
+The stated accuracy of log p(x) is still |L_2n - L_n|, shown per digit; each digit costs well under a second of
+CPU (docs/results.md has the measurements).
+IWAE_k for k = 100 and 1,000: showing both makes the point that more samples tighten the bound, and that IWAE_k is
+itself a random estimate.
 """
 from __future__ import annotations
 
