@@ -155,7 +155,7 @@ def check_images(x) -> torch.Tensor:
     if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         raise AelibError(f"images must have shape (N, 1, 28, 28) (or (N, 784)), got {tuple(x.shape)}")
     check_pixels(x)
-    return x if x.dtype == torch.float32 else x.float()   # the models' weights are float32
+    return x
 
 
 def check_pixels(x: torch.Tensor) -> None:

@@ -103,6 +103,7 @@ def fit(model: AE, data, epochs: int | None = None, batch_size: int | None = Non
         raise AelibError(f"{model.name!r} needs labels to train: pass data as an MNIST object or (images, labels)")
     seed_everything(seed)
     model.to(device).train()
+    x = x.to(next(model.parameters()).dtype)   # float64 images train a float32 model, as encode takes them
     batches = Batches(x, y if model.uses_labels else None, batch_size, seed=seed, binarize=binarize, shift=shift,
                       device=device)
     optimizers = model.configure_optimizers(lr)
