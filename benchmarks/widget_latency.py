@@ -36,6 +36,7 @@ import torch
 import aelib
 from aelib import explorers
 from aelib.explorers import latent, packing
+from benchmarks.machine import markdown_table
 from tools import labserver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,13 +208,15 @@ def browser_side(data, models, pages: dict[str, Path], presses: int, epochs: int
     phases = ("idle", "busy", "no kernel", "saved page")
     print(f"\nkey press -> changed pixels, ms, median / p95 of {presses} presses (misses: presses that changed no "
           f"pixel within 2 s); load average {load_average()}")
-    print(f"{'explorer':30s} " + " ".join(f"{phase:>15s}" for phase in phases))
+    rows = []
     for label, *_ in EXPLORERS:
         cells = []
         for phase in phases:
             times, misses = results[(label, phase)]
             cells.append(f"{ms(times)}" + (f" ({misses})" if misses else ""))
-        print(f"{label:30s} " + " ".join(f"{c:>15s}" for c in cells))
+        rows.append([f"`{label}`", *cells])
+    print(markdown_table(["explorer", "kernel idle", "kernel busy training", "no kernel", "saved page"], rows,
+                         "Key press -> changed pixels, median / p95 ms"))
     everything = [t for (times, _) in results.values() for t in times]
     print(f"all presses: median {np.median(everything):.1f} ms, p95 {np.percentile(everything, 95):.1f} ms, "
           f"{len(everything)} presses")
