@@ -100,7 +100,7 @@ def log_likelihood(model: AE, x: torch.Tensor, y=None, k: int = 100) -> torch.Te
 
 def reconstruction_error(model: AE, x: torch.Tensor, y=None) -> torch.Tensor:
     """Per-image -log p(x | z = encode(x)) in nats (binary cross-entropy summed over pixels), shape (N,)."""
-    return _batched(model, x, y, lambda xb, yb: -losses.bernoulli_log_likelihood(model.decoder(model.code(xb, yb), yb), xb))
+    return _batched(model, x, y, lambda xb, yb: -losses.bernoulli_log_likelihood(model.decoder(model.encode(xb, yb), yb), xb))
 
 
 def summary(model: AE, x: torch.Tensor, y=None, k: int = 100, seed: int = 0) -> dict[str, float]:

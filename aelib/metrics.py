@@ -146,7 +146,7 @@ def aggregate_codes(model, x, y=None) -> torch.Tensor:
         if getattr(model, "variational", False):
             mu, logvar = model.posterior(x, y)
             return (mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)).cpu()
-        return model.code(x, y).cpu()
+        return model.encode(x, y).cpu()
 
 
 def prior_matching(model, x, y=None, max_points: int = MAX_POINTS, seed: int = 0) -> dict[str, float]:

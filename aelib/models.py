@@ -118,13 +118,14 @@ class AE(nn.Module):
         return self.conditional or self.label_guided
 
     # --- training -------------------------------------------------------------------------------------------
-    def code(self, x, y=None) -> torch.Tensor:
-        """The code used in training (for the VAE: a sample of q(z|x))."""
+    def _code(self, x, y=None) -> torch.Tensor:
+        """The code the loss uses (for the VAE: a sample of q(z|x) in training, its mean in eval mode); the public,
+        checked, gradient-free way to get a code is :meth:`encode`."""
         return self.encoder(x, y)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Named loss terms (batch means, nats per image); ``"loss"`` is the one to minimise."""
-        logits = self.decoder(self.code(x, y), y)
+        logits = self.decoder(self._code(x, y), y)
         recon = -losses.bernoulli_log_likelihood(logits, x).mean()
         return {"loss": recon, "recon": recon}
 
@@ -145,7 +146,7 @@ class AE(nn.Module):
     def encode(self, x: torch.Tensor, y=None) -> torch.Tensor:
         """The code of each image, shape (N, latent_dim) (for the VAE/CVAE: the posterior mean)."""
         x, y = self.check_inputs(x, y)
-        return self.code(x, y)
+        return self._code(x, y)
 
     @inference
     def decode(self, z: torch.Tensor, y=None) -> torch.Tensor:
@@ -157,7 +158,7 @@ class AE(nn.Module):
     def reconstruct(self, x: torch.Tensor, y=None) -> torch.Tensor:
         """decode(encode(x)): pixel probabilities, shape (N, 1, 28, 28)."""
         x, y = self.check_inputs(x, y)
-        return torch.sigmoid(self.decoder(self.code(x, y), y))
+        return torch.sigmoid(self.decoder(self._code(x, y), y))
 
     @inference
     def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -222,7 +223,7 @@ class VAE(AE):
         mu, logvar = self.encoder(x, y).chunk(2, dim=1)
         return mu, logvar
 
-    def code(self, x, y=None):
+    def _code(self, x, y=None):
         """A sample of q(z|x) in training mode; the posterior mean mu in eval mode (encode, reconstruct)."""
         mu, logvar = self.posterior(x, y)
         return losses.reparameterize(mu, logvar) if self.training else mu
