@@ -283,7 +283,7 @@ class AAE(AE):
 
     # The discriminator's Adam: half the learning rate and less momentum than the other two phases (betas (0.5, 0.9),
     # a common choice for GANs), so it cannot run ahead of the encoder and it follows the moving codes quickly; the
-    # generator keeps Adam's default betas (measured: README, "Why the models look as they do").
+    # generator keeps Adam's default betas (measured: docs/results.md, "Why the models look as they do").
     DISCRIMINATOR_LR_SCALE = 0.5
     DISCRIMINATOR_BETAS = (0.5, 0.9)
 
@@ -330,7 +330,7 @@ class CAAE(AAE):
     7s on their own must fill p(z): wherever they leave a hole, the decoder has never learnt what a 7 there looks
     like. A discriminator that sees only z checks the codes of all digits pooled, which allows each digit to keep
     to its own corner; one that sees (z, y) checks q(z | y) against p(z) for every digit separately (measured:
-    README, "Why the models look as they do").
+    docs/results.md, "Why the models look as they do").
     """
 
     name = "caae"

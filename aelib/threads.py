@@ -50,7 +50,7 @@ def use_threads(n: int | None = None, device=None, since: tuple[float, float, fl
     """Set how many CPU threads torch uses and return the count now in effect.
 
     ``use_threads(n)`` sets ``n`` threads for the rest of the session (``fit`` then leaves them alone). Without
-    ``n``, aelib's policy (``fit`` applies it before training and after every epoch, ``aelib.notebook.setup`` and
+    ``n``, aelib's policy (``fit`` applies it before training and after every epoch, ``aelib.course.notebook.setup`` and
     the CLI once): ``$AELIB_THREADS`` if set (a positive whole number, or ``torch`` for torch's own choice); else
     nothing changes if ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set or ``torch.set_num_threads`` was called
     after aelib was imported (to a count other than torch's default: to insist on that one, use ``AELIB_THREADS``

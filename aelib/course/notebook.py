@@ -86,7 +86,7 @@ class Setup:
 
 
 def setup(seed: int = 0, dpi: int = 80) -> Setup:
-    """Seed everything, pick the device, apply aelib's CPU thread policy (:func:`aelib.train.use_threads`), set a
+    """Seed everything, pick the device, apply aelib's CPU thread policy (:func:`aelib.threads.use_threads`), set a
     readable figure style, and report the mode."""
     import matplotlib.pyplot as plt
 
@@ -100,7 +100,7 @@ def setup(seed: int = 0, dpi: int = 80) -> Setup:
 
 
 def _compact_figures() -> None:
-    """In a Jupyter kernel, show matplotlib figures as palette PNGs (:func:`aelib.plotting.palette_png`): about half
+    """In a Jupyter kernel, show matplotlib figures as palette PNGs (:func:`aelib.course.plotting.palette_png`): about half
     the bytes, so the stored notebooks stay small. Outside IPython (scripts, tests) nothing changes."""
     try:
         from IPython import get_ipython

@@ -6,10 +6,10 @@ r"""The true posterior of a 2-D VAE as a widget: pick a test digit, see p(z|x) b
     explorer.numbers()            # what is on screen: ELBO, IWAE_k, log p(x), its grid error, the gap
     explorer.save_html("posterior.html")
 
-For each digit it shows the image, the true posterior p(z|x) as a heat map over z (:func:`aelib.posterior.
+For each digit it shows the image, the true posterior p(z|x) as a heat map over z (:func:`aelib.course.posterior.
 true_posterior`; the prior's 1- and 2-sd circles faint for scale, with an overview of where the view lies in the
 prior), the encoder's q(z|x) as its 1- and 2-sd ellipses, and the chain ELBO <= IWAE_k <= log p(x) with the gap
-log p(x) - ELBO = KL(q(z|x) || p(z|x)), computed as :func:`aelib.posterior.bound_chain` does (same seeding, so the
+log p(x) - ELBO = KL(q(z|x) || p(z|x)), computed as :func:`aelib.course.posterior.bound_chain` does (same seeding, so the
 same numbers for the same digit and settings).
 
 Why it works without a kernel: everything a digit needs is computed when the widget is built (a fixed set, one test
@@ -21,7 +21,7 @@ answers at once, in JupyterLab, after the kernel is shut down, on a page written
 course website (``aelib.site`` boots the stored widget state with :func:`aelib.explorers.page.boot_script`). With a kernel,
 setting :attr:`index` from Python to another test digit computes that digit once (cached) and adds it to the set.
 
-The grid: :func:`aelib.posterior.true_posterior` with n = 32 (a 64 x 64 heat map; log p(x) from 64 cells per axis)
+The grid: :func:`aelib.course.posterior.true_posterior` with n = 32 (a 64 x 64 heat map; log p(x) from 64 cells per axis)
 and a 48 x 48 search grid, instead of the module's defaults 64 / 128, to keep a set of ten digits to a few seconds.
 The stated accuracy of log p(x) is still |L_2n - L_n|, shown per digit; each digit costs well under a second of
 CPU (docs/results.md has the measurements).
@@ -154,7 +154,7 @@ class PosteriorExplorer(PicturedWidget):
         return self._entry(self.index)
 
     def true_posterior(self) -> posterior.Posterior:
-        """:func:`aelib.posterior.true_posterior` of the digit shown (its grid; cached)."""
+        """:func:`aelib.course.posterior.true_posterior` of the digit shown (its grid; cached)."""
         self._entry(self.index)
         return self._cache[self.index][1]
 
@@ -263,7 +263,7 @@ def posterior_explorer(model, data, indices=None, index: int | None = None, ks=K
     ``model``: a trained VAE with latent_dim=2; ``data``: an :class:`aelib.MNIST`. The digits computed now, and so
     available without a kernel, are ``indices`` (default: the first ``per_class`` test digits of each class, about
     0.4 s each); ``index`` is the one shown first. With a kernel, ``explorer.index = i`` shows any test digit
-    (computed once). ``n``, ``search``: the grid of :func:`aelib.posterior.true_posterior`; ``ks``, ``elbo_samples``
-    and ``seed``: as :func:`aelib.posterior.bound_chain`.
+    (computed once). ``n``, ``search``: the grid of :func:`aelib.course.posterior.true_posterior`; ``ks``, ``elbo_samples``
+    and ``seed``: as :func:`aelib.course.posterior.bound_chain`.
     """
     return PosteriorExplorer(model, data, indices, index, ks, n, search, elbo_samples, seed, per_class)

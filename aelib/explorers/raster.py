@@ -99,7 +99,7 @@ class LatentMap:
     """The codes of digits drawn once, off-screen, into an RGB array, with the affine map from codes to its pixels.
 
     ``codes`` (N, >= 2): the first two columns are drawn. ``labels`` colour them by digit (the tab10 colours of
-    :data:`aelib.plotting.DIGIT_COLORS`); ``background`` (K, >= 2) points (prior samples) are drawn in light grey
+    :data:`aelib.course.plotting.DIGIT_COLORS`); ``background`` (K, >= 2) points (prior samples) are drawn in light grey
     underneath. ``xlim``/``ylim`` default to :func:`slider_ranges` of the codes.
 
     >>> m = LatentMap(codes, labels)
