@@ -373,3 +373,30 @@ def test_page_passes_axe_and_fits_the_screen(page, built, served, name, width):
     assert not found, f"{name} at {width} px: {found[:8]}"
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), \
         f"{name} scrolls sideways at {width} px"
+
+
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+@pytest.mark.filterwarnings("ignore:Session-scoped fixtures defined as instance methods:DeprecationWarning")
+def test_a_finger_drags_the_code_on_a_phone(browser, built, served):
+    """On a 360 px touch screen, a finger dragged across the (scaled) map moves the code and does not scroll the page."""
+    name = next(n for n in PAGES if built.explorers.get(n))
+    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{served}/{name}")
+    explorer = page.locator(".aelib-latent-explorer[data-ready=true]").first
+    explorer.wait_for(timeout=30_000)
+    explorer.scroll_into_view_if_needed()
+    box = explorer.locator("canvas.aelib-map").bounding_box()
+    assert box["x"] + box["width"] <= 360, "the map runs off a phone's screen"
+    z1, scrolled = explorer.locator(".aelib-z1 input"), page.evaluate("scrollY")
+    before = z1.input_value()
+    cdp = context.new_cdp_session(page)
+    x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for i in range(1, 11):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x + 8 * i, "y": y - 6 * i}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_timeout(200)
+    assert z1.input_value() != before, "the drag did not move the code"
+    assert page.evaluate("scrollY") == scrolled, "the drag scrolled the page"
+    context.close()
